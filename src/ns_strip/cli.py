@@ -1,0 +1,114 @@
+"""The ``ns-strip`` command line: parse, dispatch to a command module, render its Report.
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> Report``; modules are imported only when their command runs, so a build root
+that never inspects binaries never imports pyelftools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from . import __version__
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NsStripError, UsageError
+from .findings import CHECKS, FindingFilter, Severity, has_errors, parse_code_list
+from .report import LineLevel, Report
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("ns_strip.cmd_scan", "detect namespace packages of every style in site dirs, trees or wheels"),
+    "strip": ("ns_strip.cmd_strip", "remove legacy namespace files from a site dir, keeping RECORD true"),
+}
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so errors print in one format."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = _ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    group.add_argument("--select", metavar="CODES", help="report only these finding codes (prefixes, comma separated)")
+    group.add_argument("--ignore", metavar="CODES", help="do not report these finding codes (prefixes, comma separated)")
+    group.add_argument("-q", "--quiet", action="store_true", help="print only actions, warnings and errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="print details of every step")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
+    parser = _ArgumentParser(
+        prog="ns-strip",
+        description="Detect Python namespace packages of every style and convert legacy ones to PEP 420.",
+        epilog=(
+            "finding codes:\n" + codes + "\n\nexit codes: 0 done, 1 error-level findings, 2 usage error, "
+            "3 bad input (nothing changed), 4 failed part-way and rolled back"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    common = _common_options()
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(err)
+            return EXIT_USAGE
+        finding_filter = FindingFilter(
+            parse_code_list(args.select, "--select"), parse_code_list(args.ignore, "--ignore")
+        )
+        report: Report = importlib.import_module(args._module).run(args)
+    except NsStripError as exc:
+        print(f"ns-strip: error: {exc}", file=err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ns-strip: interrupted", file=err)
+        return 130
+    findings = finding_filter.apply(report.findings)
+    if args.json:
+        payload = {"findings": [f.to_json() for f in findings]}
+        payload.update(report.data)
+        json.dump(payload, out, indent=2, sort_keys=False)
+        out.write("\n")
+    else:
+        _print_human(report, findings, args, out)
+    if report.exit_code is not None:
+        return report.exit_code
+    return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+
+
+def _print_human(report: Report, findings: list, args: argparse.Namespace, out: TextIO) -> None:
+    for level, text in report.lines:
+        if level is LineLevel.DETAIL and not args.verbose:
+            continue
+        if level is LineLevel.NOTE and args.quiet:
+            continue
+        print(text, file=out)
+    for finding in findings:
+        if args.quiet and finding.severity is Severity.INFO:
+            continue
+        print(finding.to_line(), file=out)
+
+
+def run() -> None:
+    sys.exit(main())

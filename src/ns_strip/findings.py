@@ -1,0 +1,118 @@
+"""Coded findings, in the manner of check-wheel-contents: every check has a code, a fixed
+severity and a title; users select or ignore findings by code prefix."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import UsageError
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    code: str
+    severity: Severity
+    title: str
+
+
+_CHECKS = [
+    Check("NS101", Severity.INFO, "pure pkgutil-style namespace __init__.py (strippable)"),
+    Check("NS102", Severity.INFO, "pure pkg_resources-style namespace __init__.py (strippable)"),
+    Check("NS103", Severity.INFO, "*-nspkg.pth file"),
+    Check("NS104", Severity.INFO, "namespace_packages.txt"),
+    Check("NS105", Severity.INFO, "namespace declared in metadata, no files shipped for it"),
+    Check("NS110", Severity.WARNING, "hybrid namespace __init__.py: declares a namespace and runs other code; kept"),
+    Check("NS111", Severity.ERROR, "namespace-like __init__.py that cannot be parsed; kept"),
+    Check("NS112", Severity.WARNING, "namespace __init__.py below a regular package; kept"),
+    Check("NS113", Severity.WARNING, "symbolic link leaving the root; not followed, kept"),
+    Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
+    Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
+    Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),
+    Check("NS204", Severity.WARNING, "extension without an ABI tag"),
+    Check("NS205", Severity.ERROR, "malformed or truncated binary"),
+    Check("NS301", Severity.ERROR, "the same path shipped by two distributions with different content"),
+    Check("NS302", Severity.INFO, "the same path shipped by two distributions with identical content"),
+    Check("NS303", Severity.ERROR, "a regular package shadows namespace portions of another distribution"),
+    Check("NS304", Severity.ERROR, "PEP 794 import-name overlap between distributions"),
+    Check("NS401", Severity.WARNING, "RECORD disagrees with the files"),
+    Check("NS402", Severity.WARNING, "declared Import-Name / Import-Namespace disagrees with the contents"),
+    Check("NS403", Severity.INFO, "runtime requirement on setuptools needed only for namespaces"),
+    Check("NS404", Severity.ERROR, "a name listed as both Import-Name and Import-Namespace"),
+]
+
+CHECKS: dict[str, Check] = {check.code: check for check in _CHECKS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One finding. ``path`` is POSIX and relative to the scanned site dir or wheel root."""
+
+    code: str
+    path: str
+    message: str
+    distributions: tuple[str, ...] = ()
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in CHECKS:
+            raise ValueError(f"unknown finding code {self.code}")
+
+    @property
+    def severity(self) -> Severity:
+        return CHECKS[self.code].severity
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "path": self.path,
+            "message": self.message,
+            "distribution": self.distributions[0] if self.distributions else None,
+            "distributions": list(self.distributions),
+        }
+        data.update(self.details)
+        return data
+
+    def to_line(self) -> str:
+        where = f" [{', '.join(self.distributions)}]" if self.distributions else ""
+        return f"{self.code} {self.path}: {self.message}{where}"
+
+
+def parse_code_list(text: str | None, option: str) -> tuple[str, ...]:
+    """Split a ``--select``/``--ignore`` value into code prefixes, refusing ones that match no code."""
+    if not text:
+        return ()
+    prefixes = tuple(part.strip().upper() for part in text.split(",") if part.strip())
+    for prefix in prefixes:
+        if not any(code.startswith(prefix) for code in CHECKS):
+            raise UsageError(f"{option}: {prefix!r} matches no finding code (see 'ns-strip --help')")
+    return prefixes
+
+
+@dataclasses.dataclass(frozen=True)
+class FindingFilter:
+    """``--select`` keeps only matching codes (all when empty); ``--ignore`` then drops codes."""
+
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+
+    def wants(self, code: str) -> bool:
+        if self.select and not any(code.startswith(p) for p in self.select):
+            return False
+        return not any(code.startswith(p) for p in self.ignore)
+
+    def apply(self, findings: Iterable[Finding]) -> list[Finding]:
+        return [finding for finding in findings if self.wants(finding.code)]
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(finding.severity is Severity.ERROR for finding in findings)

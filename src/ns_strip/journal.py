@@ -1,0 +1,190 @@
+"""All-or-nothing changes to a directory tree, through a journal kept inside that tree.
+
+Every step of an apply is one atomic ``rename`` (or ``rmdir``), and the journal written before
+the first of them lists them all, so after a failure or a ``kill -9`` at any point the next
+run can tell, step by step, what happened and undo it; once the commit marker is written the
+change is complete and only the backups are left to delete.
+
+Layout of ``<dir>/.ns-strip-journal/``: ``new/N`` staged contents, ``old/N`` the originals
+moved aside, ``plan.json`` the steps (its presence means the apply may have started), and
+``committed`` (its presence means the apply finished).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .errors import ApplyError
+
+JOURNAL_DIR = ".ns-strip-journal"
+# Test hook: the process kills itself with SIGKILL before step N (counting from 1), so the
+# tests can interrupt an apply at every step and prove recovery. Never set in real use.
+KILL_AT_ENV = "NS_STRIP_TEST_KILL_AT"
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    action: str  # remove | replace | rmdir
+    path: str  # relative to the journalled directory
+    mode: int | None = None  # rmdir: the directory's mode, to recreate it on rollback
+
+
+class _Checkpoints:
+    def __init__(self) -> None:
+        value = os.environ.get(KILL_AT_ENV, "")
+        self.kill_at = int(value) if value.isdigit() else None
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self.kill_at is not None and self.count == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def journal_dir(base: Path) -> Path:
+    return base / JOURNAL_DIR
+
+
+def pending(base: Path) -> bool:
+    return journal_dir(base).exists()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync_file(path)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the renames are still atomic
+
+
+def _write_durably(path: Path, data: bytes, mode: int | None = None) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def apply(base: Path, removals: Iterable[str], rewrites: Mapping[str, bytes], rmdirs: Iterable[str]) -> None:
+    """Remove files, replace contents and remove directories below ``base``, all or nothing.
+
+    Raises ApplyError (after rolling back) when a step fails.
+    """
+    checkpoint = _Checkpoints()
+    journal = journal_dir(base)
+    steps = [Step("remove", p) for p in removals]
+    steps += [Step("replace", p) for p in rewrites]
+    steps += [Step("rmdir", p, os.stat(base / p).st_mode & 0o7777) for p in rmdirs]
+
+    checkpoint()
+    try:
+        (journal / "new").mkdir(parents=True)
+        (journal / "old").mkdir()
+        for index, step in enumerate(steps):
+            if step.action == "replace":
+                mode = os.stat(base / step.path).st_mode & 0o7777
+                _write_durably(journal / "new" / str(index), rewrites[step.path], mode)
+                checkpoint()
+        plan_tmp = journal / "plan.json.tmp"
+        _write_durably(plan_tmp, json.dumps([dataclasses.asdict(s) for s in steps]).encode())
+        checkpoint()
+        os.replace(plan_tmp, journal / "plan.json")
+        _fsync_dir(journal)
+    except OSError as exc:
+        shutil.rmtree(journal, ignore_errors=True)
+        raise ApplyError(f"cannot write the journal: {exc.strerror or exc}; nothing was changed", str(journal)) from exc
+
+    current = None
+    try:
+        for index, step in enumerate(steps):
+            current = step
+            checkpoint()
+            _do(base, journal, index, step)
+        for directory in {(base / s.path).parent for s in steps}:
+            if directory.exists():
+                _fsync_dir(directory)
+        checkpoint()
+        _write_durably(journal / "committed", b"")
+        _fsync_dir(journal)
+    except OSError as exc:
+        where = current.path if current else str(journal)
+        try:
+            _roll_back(base, journal)
+        except OSError as again:
+            raise ApplyError(
+                f"failed ({exc.strerror or exc}) and could not roll back ({again.strerror or again}); "
+                "the journal is kept: run 'ns-strip strip' again to finish the rollback",
+                where,
+            ) from exc
+        raise ApplyError(f"failed ({exc.strerror or exc}); every change was rolled back", where) from exc
+    checkpoint()
+    shutil.rmtree(journal)
+
+
+def _do(base: Path, journal: Path, index: int, step: Step) -> None:
+    target = base / step.path
+    if step.action == "remove":
+        os.rename(target, journal / "old" / str(index))
+    elif step.action == "replace":
+        os.rename(target, journal / "old" / str(index))
+        os.rename(journal / "new" / str(index), target)
+    elif step.action == "rmdir":
+        os.rmdir(target)
+
+
+def recover(base: Path) -> str | None:
+    """Finish or undo an interrupted apply. Returns what was done, or None when nothing was left."""
+    journal = journal_dir(base)
+    if not journal.exists():
+        return None
+    try:
+        if (journal / "committed").exists():
+            shutil.rmtree(journal)
+            return "completed"
+        if not (journal / "plan.json").exists():
+            shutil.rmtree(journal)  # interrupted before the first change
+            return "rolled back"
+        _roll_back(base, journal)
+    except OSError as exc:
+        raise ApplyError(f"cannot recover the interrupted strip: {exc.strerror or exc}", str(journal)) from exc
+    return "rolled back"
+
+
+def _roll_back(base: Path, journal: Path) -> None:
+    try:
+        raw = json.loads((journal / "plan.json").read_text())
+    except FileNotFoundError:
+        shutil.rmtree(journal)
+        return
+    except ValueError as exc:
+        raise ApplyError("journal plan.json is damaged; restore from journal/old by hand", str(journal)) from exc
+    steps = [Step(**item) for item in raw]
+    for index in reversed(range(len(steps))):
+        step = steps[index]
+        target = base / step.path
+        backup = journal / "old" / str(index)
+        if step.action == "rmdir":
+            if not target.exists():
+                os.mkdir(target, step.mode if step.mode is not None else 0o755)
+                if step.mode is not None:
+                    os.chmod(target, step.mode)
+        elif backup.exists() or backup.is_symlink():
+            os.replace(backup, target)
+    for directory in {(base / s.path).parent for s in steps}:
+        if directory.exists():
+            _fsync_dir(directory)
+    shutil.rmtree(journal)

@@ -1,0 +1,237 @@
+"""Detection: every namespace of every style in a source, the findings, what strip may remove.
+
+The walk goes down from the root through namespace directories. Below a regular package a
+legacy declaration is still found (NS112) but never stripped: there ``pkgutil.extend_path``
+collects portions from every ``sys.path`` entry, which a PEP 420 directory inside a regular
+package would not, so removing the file would change what imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from .distributions import Distribution, load_distributions, owners_by_directory, owners_by_path
+from .findings import Finding
+from .initfile import InitClassification, Kind, Style, classify_init
+from .nspkg import is_nspkg_pth, parse_nspkg_pth
+from .sources import Source, join
+
+INIT = "__init__.py"
+PYCACHE = "__pycache__"
+# Files that make a directory hold Python code (a module or a compiled extension).
+MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
+
+STYLE_CODES = {Style.PKGUTIL: "NS101", Style.PKG_RESOURCES: "NS102"}
+
+
+@dataclasses.dataclass
+class NamespaceEntry:
+    name: str
+    style: str  # pep420 | pkgutil | pkg_resources | nspkg_pth | declared_only
+    purity: str | None  # pure | hybrid | None
+    init: str | None
+    distributions: list[str]
+    action: str  # strip | keep | none
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A file that strip removes, and what to say when it does."""
+
+    path: str
+    kind: str  # init | nspkg_pth | namespace_packages_txt
+    description: str  # e.g. "pkg_resources-style namespace zope"
+
+
+@dataclasses.dataclass(frozen=True)
+class KeptFile:
+    path: str
+    code: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class ScanResult:
+    source: Source
+    distributions: list[Distribution]
+    namespaces: list[NamespaceEntry]
+    findings: list[Finding]
+    candidates: list[Candidate]
+    kept: list[KeptFile]
+
+
+def dotted(path: str) -> str:
+    return path.replace("/", ".")
+
+
+class _Scanner:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.distributions = load_distributions(source)
+        self.file_owners = owners_by_path(self.distributions)
+        self.dir_owners = owners_by_directory(self.distributions)
+        self.namespaces: dict[tuple[str, str, str | None], NamespaceEntry] = {}
+        self.findings: list[Finding] = []
+        self.candidates: list[Candidate] = []
+        self.kept: list[KeptFile] = []
+
+    def run(self) -> ScanResult:
+        self._scan_nspkg_pth()
+        self._scan_declarations()
+        self._scan_packages("", under_regular=False)
+        namespaces = sorted(self.namespaces.values(), key=lambda n: (n.name, n.style, n.init or ""))
+        return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _owners(self, path: str) -> list[str]:
+        return self.file_owners.get(path, [])
+
+    def _namespace(self, name: str, style: str, purity: str | None, init: str | None,
+                   distributions: Iterable[str], action: str) -> None:
+        key = (name, style, init)
+        entry = self.namespaces.get(key)
+        if entry is None:
+            self.namespaces[key] = NamespaceEntry(name, style, purity, init, sorted(set(distributions)), action)
+        else:
+            entry.distributions = sorted(set(entry.distributions) | set(distributions))
+
+    def _keep(self, path: str, code: str, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        self.kept.append(KeptFile(path, code, reason))
+        self.findings.append(Finding(code, path, message, tuple(self._owners(path)), details or {}))
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - the scanner lives for one scan
+    def _holds_python(self, directory: str) -> bool:
+        listing = self.source.dirs.get(directory)
+        if listing is None:
+            return False
+        if any(name.endswith(MODULE_SUFFIXES) for name in listing.files):
+            return True
+        return any(
+            self._holds_python(join(directory, sub))
+            for sub in listing.subdirs
+            if sub != PYCACHE and sub.isidentifier()
+        )
+
+    # -- setuptools' files -----------------------------------------------------------------
+
+    def _scan_nspkg_pth(self) -> None:
+        root = self.source.dirs.get("")
+        if root is None:
+            return
+        for name in root.files:
+            if not is_nspkg_pth(name):
+                continue
+            lines = parse_nspkg_pth(self.source.read_bytes(name))
+            names = [line.namespace for line in lines if line.namespace]
+            unreadable = [line.line for line in lines if not line.namespace]
+            owners = self._owners(name)
+            for namespace in names:
+                self._namespace(namespace, "nspkg_pth", None, None, owners, "strip")
+            message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
+            if unreadable:
+                message += f" (lines {', '.join(map(str, unreadable))} not understood)"
+            self.findings.append(Finding("NS103", name, message, tuple(owners), {"namespaces": names}))
+            described = ", ".join(names) if names else "(unreadable)"
+            self.candidates.append(Candidate(name, "nspkg_pth", f"pkg_resources-style namespace {described}"))
+
+    def _scan_declarations(self) -> None:
+        for dist in self.distributions:
+            txt = dist.namespace_packages_txt
+            if txt is None:
+                continue
+            declared = dist.declared_namespaces or []
+            self.findings.append(Finding(
+                "NS104", txt,
+                f"declares {', '.join(declared)}" if declared else "declares no namespace (empty file)",
+                (dist.name,), {"namespaces": declared},
+            ))
+            self.candidates.append(Candidate(txt, "namespace_packages_txt", f"namespace declaration of {dist.name}"))
+            for namespace in declared:
+                if not self._ships_below(dist, namespace.replace(".", "/")):
+                    self._namespace(namespace, "declared_only", None, None, [dist.name], "strip")
+                    self.findings.append(Finding(
+                        "NS105", txt, f"namespace {namespace} is declared but no file is shipped for it",
+                        (dist.name,), {"namespace": namespace},
+                    ))
+
+    def _ships_below(self, dist: Distribution, directory: str) -> bool:
+        if dist.record_path is None:
+            return directory in self.source.dirs
+        prefix = directory + "/"
+        return any(path.startswith(prefix) for path in dist.files)
+
+    # -- the package tree ------------------------------------------------------------------
+
+    def _scan_packages(self, directory: str, under_regular: bool) -> None:
+        listing = self.source.dirs[directory]
+        for sub in listing.subdirs:
+            if sub == PYCACHE or not sub.isidentifier():
+                continue  # metadata (foo-1.0.dist-info), data (foo.data) and bytecode dirs
+            path = join(directory, sub)
+            if not self._holds_python(path):
+                continue
+            if INIT in self.source.dirs[path].files:
+                next_under_regular = self._scan_init(path, join(path, INIT), under_regular)
+            else:
+                next_under_regular = under_regular
+                if not under_regular:
+                    self._namespace(dotted(path), "pep420", None, None, self.dir_owners.get(path, []), "none")
+            self._scan_packages(path, next_under_regular)
+
+    def _scan_init(self, package: str, init: str, under_regular: bool) -> bool:
+        """Classify one ``__init__.py``; return whether the package below counts as regular."""
+        name = dotted(package)
+        if self.source.is_link(init) and self.source.link_leaves_root(init):
+            self._keep(init, "NS113", "symbolic link leaving the root",
+                       f"{INIT} of {name} is a symbolic link leaving the root; not read, kept")
+            return True
+        found = classify_init(self.source.read_bytes(init))
+        if found.kind is Kind.REGULAR:
+            return True
+        assert found.style is not None
+        owners = self._owners(init)
+        style = found.style.value
+        if under_regular:
+            reason = (f"{style}-style namespace {name} is inside a regular package; its "
+                      "extend_path reaches portions on other sys.path entries that a PEP 420 "
+                      "directory there would not")
+            self._namespace(name, style, _purity(found), init, owners, "keep")
+            self._keep(init, "NS112", reason, reason + "; kept")
+            return True
+        if found.kind is Kind.PURE:
+            self._namespace(name, style, "pure", init, owners, "strip")
+            self.findings.append(Finding(
+                STYLE_CODES[found.style], init, f"pure {style}-style namespace {name} (strippable)", tuple(owners),
+            ))
+            self.candidates.append(Candidate(init, "init", f"{style}-style namespace {name}"))
+        elif found.kind is Kind.HYBRID:
+            blocking = "; ".join(str(b) for b in found.blocking) or "a declaration nested in other code"
+            self._namespace(name, style, "hybrid", init, owners, "keep")
+            self._keep(
+                init, "NS110", f"hybrid: also runs other code ({blocking})",
+                f"hybrid {style}-style namespace {name}: kept, stripping is blocked by {blocking}",
+                {"blocking": [{"line": b.line, "text": b.text} for b in found.blocking]},
+            )
+        else:
+            self._namespace(name, style, None, init, owners, "keep")
+            self._keep(init, "NS111", f"cannot be parsed: {found.error}",
+                       f"namespace-like {INIT} of {name} cannot be parsed ({found.error}); kept")
+        return False
+
+
+def _purity(found: InitClassification) -> str | None:
+    return {Kind.PURE: "pure", Kind.HYBRID: "hybrid"}.get(found.kind)
+
+
+def scan(source: Source) -> ScanResult:
+    return _Scanner(source).run()

@@ -1,0 +1,161 @@
+"""Where files come from: an installed tree on disk (and, through the same interface, a wheel).
+
+A source is a listing of POSIX paths relative to its root plus a way to read them. Detection
+and planning work on that listing only, so they never touch the file system directly and
+never follow a symbolic link out of the root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .errors import BadInputError, UsageError
+
+# The scheme layouts installer and pip use: scripts sit three levels above the site dir
+# (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
+# them as ../../../bin/foo.
+_SCHEME_SITE_DIR = re.compile(r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$")
+
+
+@dataclasses.dataclass
+class DirListing:
+    files: list[str] = dataclasses.field(default_factory=list)  # names of files and file links
+    subdirs: list[str] = dataclasses.field(default_factory=list)  # names of real directories
+    links: set[str] = dataclasses.field(default_factory=set)  # names (files or dirs) that are symlinks
+
+
+class Source(Protocol):
+    label: str  # how to name the source to the user
+
+    @property
+    def dirs(self) -> dict[str, DirListing]:  # "" is the root
+        ...
+
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def link_leaves_root(self, path: str) -> bool: ...
+
+    def climb_limit(self) -> int:
+        """How many leading '..' a RECORD path may have and still stay inside the root."""
+        ...
+
+
+def join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
+
+
+def parent_of(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+class TreeSource:
+    """An installed tree: a site dir, optionally inside a staging root (DESTDIR)."""
+
+    def __init__(self, site_dir: Path, root: Path | None = None, label: str | None = None) -> None:
+        self.site_dir = site_dir
+        self.root = root
+        self.label = label or str(site_dir)
+        self._dirs: dict[str, DirListing] | None = None
+        self._real_boundary = os.path.realpath(root if root is not None else site_dir)
+
+    @classmethod
+    def open(cls, path: str, root: str | None = None) -> TreeSource:
+        """Resolve PATH (absolute in the target system when ``root`` is given) and check it."""
+        if root is not None:
+            root_path = Path(root)
+            if not root_path.is_dir():
+                raise UsageError("--root is not a directory", root)
+            if not path.startswith("/"):
+                raise UsageError("with --root, PATH must be absolute in the target system", path)
+            site = root_path / path.lstrip("/")
+        else:
+            root_path = None
+            site = Path(path)
+        if not site.is_dir():
+            raise UsageError("not a directory" if site.exists() else "no such directory", str(site))
+        if root_path is not None:
+            real_site = os.path.realpath(site)
+            real_root = os.path.realpath(root_path)
+            if os.path.commonpath([real_site, real_root]) != real_root:
+                raise BadInputError(f"resolves outside --root {root}", str(site))
+        return cls(site, root_path, label=path)
+
+    @property
+    def dirs(self) -> dict[str, DirListing]:
+        if self._dirs is None:
+            self._dirs = dict(self._walk())
+        return self._dirs
+
+    def _walk(self) -> Iterator[tuple[str, DirListing]]:
+        pending = [""]
+        while pending:
+            rel = pending.pop()
+            listing = DirListing()
+            try:
+                with os.scandir(self.path_of(rel)) as entries:
+                    for entry in entries:
+                        if entry.is_symlink():
+                            listing.links.add(entry.name)
+                            # A link to a directory is never descended into: it may leave the
+                            # root, and inside it would show the same files twice.
+                            if not entry.is_dir(follow_symlinks=True):
+                                listing.files.append(entry.name)
+                        elif entry.is_dir(follow_symlinks=False):
+                            listing.subdirs.append(entry.name)
+                            pending.append(join(rel, entry.name))
+                        else:
+                            listing.files.append(entry.name)
+            except OSError as exc:
+                raise BadInputError(f"cannot list directory: {exc.strerror}", str(self.path_of(rel))) from exc
+            listing.files.sort()
+            listing.subdirs.sort()
+            yield rel, listing
+
+    def path_of(self, rel: str) -> Path:
+        return self.site_dir / rel if rel else self.site_dir
+
+    def link_leaves_root(self, rel: str) -> bool:
+        real = os.path.realpath(self.path_of(rel))
+        return os.path.commonpath([real, self._real_boundary]) != self._real_boundary
+
+    def read_bytes(self, rel: str) -> bytes:
+        path = self.path_of(rel)
+        if self.link_leaves_root(rel):
+            raise BadInputError("symbolic link leaves the root; not read", rel)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise BadInputError(f"cannot read: {exc.strerror}", str(path)) from exc
+
+    def is_link(self, rel: str) -> bool:
+        directory, _, name = rel.rpartition("/")
+        listing = self.dirs.get(directory)
+        return listing is not None and name in listing.links
+
+    def climb_limit(self) -> int:
+        if self.root is not None:
+            inside = os.path.relpath(self.site_dir, self.root)
+            return 0 if inside == "." else len(Path(inside).parts)
+        return 3 if _SCHEME_SITE_DIR.search(Path(os.path.abspath(self.site_dir)).as_posix()) else 0
+
+    def mode_of(self, rel: str) -> int:
+        return stat.S_IMODE(os.lstat(self.path_of(rel)).st_mode)
+
+
+def normalise_record_path(path: str, base: str = "") -> str:
+    """A RECORD path made relative to the source root, with '.' and '..' folded."""
+    joined = posixpath.join(base, path) if base else path
+    return posixpath.normpath(joined)
+
+
+def iter_files(source: Source) -> Iterator[str]:
+    for directory, listing in source.dirs.items():
+        for name in listing.files:
+            yield join(directory, name)
