@@ -12,7 +12,7 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
 
-from installer.records import InvalidRecordEntry, parse_record_file
+from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from packaging.metadata import parse_email
 
 from .errors import BadInputError
@@ -132,6 +132,8 @@ def _parse_record(data: bytes, record_path: str, climb_limit: int) -> list[Recor
             continue
         try:
             rows = list(parse_record_file([line]))
+            for row in rows:
+                RecordEntry.from_elements(*row)  # validates the hash and size columns
         except (InvalidRecordEntry, ValueError) as exc:
             message = getattr(exc, "issues", None) or str(exc)
             raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc

@@ -121,25 +121,27 @@ class _ImportScope:
     def take(self, stmt: ast.stmt) -> bool:
         """Record ``stmt`` if it is an import this module understands."""
         bindings: list[tuple[str, tuple[str, str | None]]] = []
+        other_names = False
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                if alias.name not in ("pkgutil", "pkg_resources"):
-                    return False
-                bindings.append((alias.asname or alias.name, (alias.name, None)))
-        elif isinstance(stmt, ast.ImportFrom) and stmt.level == 0:
+                if alias.name in ("pkgutil", "pkg_resources"):
+                    bindings.append((alias.asname or alias.name, (alias.name, None)))
+                else:
+                    other_names = True
+        elif isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module in ("pkgutil", "pkg_resources"):
             for alias in stmt.names:
-                if (stmt.module, alias.name) not in (
-                    ("pkgutil", "extend_path"),
-                    ("pkg_resources", "declare_namespace"),
-                ):
-                    return False
-                bindings.append((alias.asname or alias.name, (stmt.module, alias.name)))
+                if (stmt.module, alias.name) in (("pkgutil", "extend_path"), ("pkg_resources", "declare_namespace")):
+                    bindings.append((alias.asname or alias.name, (stmt.module, alias.name)))
+                else:
+                    other_names = True
         else:
             return False
         for local, origin in bindings:
             self.names[local] = origin
-            self._statements[local] = stmt
-        return True
+            if not other_names:
+                self._statements[local] = stmt
+        # "import pkgutil, os" binds what a declaration may use, and is still other code.
+        return not other_names
 
     def resolve(self, node: ast.expr) -> tuple[str, str | None] | None:
         """What a name or ``__import__('mod')`` refers to, marking the import as used."""

@@ -13,6 +13,7 @@ moved aside, ``plan.json`` the steps (its presence means the apply may have star
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -23,9 +24,11 @@ from pathlib import Path
 from .errors import ApplyError
 
 JOURNAL_DIR = ".ns-strip-journal"
-# Test hook: the process kills itself with SIGKILL before step N (counting from 1), so the
-# tests can interrupt an apply at every step and prove recovery. Never set in real use.
+# Test hooks, never set in real use: before step N (counting from 1) the process kills itself
+# with SIGKILL, or a step fails with EIO, so the tests can interrupt an apply at every step and
+# prove recovery (as root, file permissions cannot make a rename fail).
 KILL_AT_ENV = "NS_STRIP_TEST_KILL_AT"
+FAIL_AT_ENV = "NS_STRIP_TEST_FAIL_AT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +40,18 @@ class Step:
 
 class _Checkpoints:
     def __init__(self) -> None:
-        value = os.environ.get(KILL_AT_ENV, "")
-        self.kill_at = int(value) if value.isdigit() else None
+        kill_at = os.environ.get(KILL_AT_ENV, "")
+        fail_at = os.environ.get(FAIL_AT_ENV, "")
+        self.kill_at = int(kill_at) if kill_at.isdigit() else None
+        self.fail_at = int(fail_at) if fail_at.isdigit() else None
         self.count = 0
 
     def __call__(self) -> None:
         self.count += 1
-        if self.kill_at is not None and self.count == self.kill_at:
+        if self.count == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.count == self.fail_at:
+            raise OSError(errno.EIO, "injected I/O error")
 
 
 def journal_dir(base: Path) -> Path:
@@ -90,8 +97,8 @@ def apply(base: Path, removals: Iterable[str], rewrites: Mapping[str, bytes], rm
     steps += [Step("replace", p) for p in rewrites]
     steps += [Step("rmdir", p, os.stat(base / p).st_mode & 0o7777) for p in rmdirs]
 
-    checkpoint()
     try:
+        checkpoint()
         (journal / "new").mkdir(parents=True)
         (journal / "old").mkdir()
         for index, step in enumerate(steps):
@@ -131,8 +138,14 @@ def apply(base: Path, removals: Iterable[str], rewrites: Mapping[str, bytes], rm
                 where,
             ) from exc
         raise ApplyError(f"failed ({exc.strerror or exc}); every change was rolled back", where) from exc
-    checkpoint()
-    shutil.rmtree(journal)
+    try:
+        checkpoint()
+        # The plan goes first: without it no later recovery can mistake the leftovers for an
+        # unfinished change and roll a finished one back.
+        os.unlink(journal / "plan.json")
+        shutil.rmtree(journal)
+    except OSError:
+        pass  # committed: the next run only deletes the backups left in the journal
 
 
 def _do(base: Path, journal: Path, index: int, step: Step) -> None:
@@ -156,8 +169,9 @@ def recover(base: Path) -> str | None:
             shutil.rmtree(journal)
             return "completed"
         if not (journal / "plan.json").exists():
-            shutil.rmtree(journal)  # interrupted before the first change
-            return "rolled back"
+            # Interrupted before the first change, or while deleting a finished change's backups.
+            shutil.rmtree(journal)
+            return "cleaned up"
         _roll_back(base, journal)
     except OSError as exc:
         raise ApplyError(f"cannot recover the interrupted strip: {exc.strerror or exc}", str(journal)) from exc
