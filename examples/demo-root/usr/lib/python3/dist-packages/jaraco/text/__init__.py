@@ -1,0 +1,2 @@
+def lines(s):
+    return s.splitlines()
