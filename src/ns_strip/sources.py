@@ -127,7 +127,8 @@ class TreeSource:
 
     def read_bytes(self, rel: str) -> bytes:
         path = self.path_of(rel)
-        if self.link_leaves_root(rel):
+        # Only a link can lead out: linked directories are never descended into.
+        if self.is_link(rel) and self.link_leaves_root(rel):
             raise BadInputError("symbolic link leaves the root; not read", rel)
         try:
             return path.read_bytes()
