@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -22,7 +23,15 @@ from .report import LineLevel, Report
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("ns_strip.cmd_scan", "detect namespace packages of every style in site dirs, trees or wheels"),
-    "strip": ("ns_strip.cmd_strip", "remove legacy namespace files from a site dir, keeping RECORD true"),
+    "strip": ("ns_strip.cmd_strip", "remove legacy namespace files from a site dir or a wheel, keeping RECORD true"),
+    "check": ("ns_strip.cmd_check", "conflicts across several distributions: wheels, site dirs or a mix"),
+    "import-names": ("ns_strip.cmd_import_names", "PEP 794 Import-Name / Import-Namespace from the contents; --write them"),
+    "ext": ("ns_strip.cmd_ext", "inspect compiled extension modules: real module name, ABI tag, namespace takeovers"),
+    "manifest": ("ns_strip.cmd_manifest", "write a package's namespace manifest from its staged site dir"),
+    "registry": ("ns_strip.cmd_registry", "per-namespace reference counts of installed packages (add|remove|list|verify|rebuild)"),
+    "render": ("ns_strip.cmd_render", "package-manager snippets from manifests: debian, rpm, gentoo"),
+    "doctor": ("ns_strip.cmd_doctor", "check an interpreter's sys.path for namespace problems and registry drift"),
+    "install-debhelper": ("ns_strip.cmd_install_debhelper", "install dh_ns_strip, its dh add-on and man page (Debian layout)"),
 }
 
 
@@ -111,4 +120,12 @@ def _print_human(report: Report, findings: list, args: argparse.Namespace, out: 
 
 
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``ns-strip scan --json | head``): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)

@@ -1,0 +1,100 @@
+"""Bounds-checked random access to a binary file, shared by the format readers.
+
+Every read names what it reads, so a file that points past its own end fails with a message
+like ``dynamic symbol table (2000000 entries): 48000000 bytes at 0x1f40 would extend past the
+end of the file (14000 bytes)``.
+Reads go through a small cache of fixed-size blocks: symbol and string tables are read many
+small pieces at a time, and the cache keeps that to one file read per block while keeping
+memory bounded whatever the file claims.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import struct
+from typing import BinaryIO
+
+BLOCK_SIZE = 16 * 1024
+MAX_CACHED_BLOCKS = 256  # 4 MiB at most
+MAX_STRING = 4096  # longer symbol or library names are not names
+
+
+class MalformedBinary(Exception):
+    """The file is truncated, garbage or hostile; the message is one line, without the path."""
+
+
+class Reader:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        stream.seek(0, io.SEEK_END)
+        self.size = stream.tell()
+        self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+
+    def check(self, offset: int, size: int, what: str) -> None:
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise MalformedBinary(
+                f"{what}: {size} bytes at {offset:#x} would extend past the end of the file ({self.size} bytes)"
+            )
+
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        self.check(offset, size, what)
+        if size == 0:
+            return b""
+        first = offset // BLOCK_SIZE
+        last = (offset + size - 1) // BLOCK_SIZE
+        if first == last:
+            start = offset - first * BLOCK_SIZE
+            return self._block(first)[start : start + size]
+        if size > BLOCK_SIZE * 4:
+            # Large tables are read directly rather than churning the cache.
+            self._stream.seek(offset)
+            return self._read_exactly(size)
+        data = b"".join(self._block(index) for index in range(first, last + 1))
+        start = offset - first * BLOCK_SIZE
+        return data[start : start + size]
+
+    def unpack(self, fmt: str, offset: int, what: str) -> tuple:
+        return struct.unpack(fmt, self.read(offset, struct.calcsize(fmt), what))
+
+    def cstring(self, offset: int, what: str, limit: int | None = None) -> bytes:
+        """A NUL-terminated string at ``offset``, ending at ``limit`` (an offset) at the latest."""
+        end = min(self.size if limit is None else limit, offset + MAX_STRING + 1)
+        self.check(offset, 0, what)
+        if offset >= end:
+            raise MalformedBinary(f"{what} at {offset:#x} lies outside its table")
+        pieces = []
+        position = offset
+        while position < end:
+            chunk = self.read(position, min(end - position, 256), what)
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                pieces.append(chunk[:nul])
+                return b"".join(pieces)
+            pieces.append(chunk)
+            position += len(chunk)
+        raise MalformedBinary(f"{what} at {offset:#x} is not terminated")
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is not None:
+            self._blocks.move_to_end(index)
+            return block
+        self._stream.seek(index * BLOCK_SIZE)
+        block = self._read_exactly(min(BLOCK_SIZE, self.size - index * BLOCK_SIZE))
+        self._blocks[index] = block
+        if len(self._blocks) > MAX_CACHED_BLOCKS:
+            self._blocks.popitem(last=False)
+        return block
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        if len(data) != size:
+            # The file shrank while being read.
+            raise MalformedBinary("file ended early while being read")
+        return data
+
+
+def decode_name(raw: bytes) -> str:
+    """Symbol and library names are bytes; show undecodable ones escaped, never fail."""
+    return raw.decode("utf-8", errors="backslashreplace")

@@ -1,0 +1,318 @@
+"""ELF shared objects: machine, word size, byte order, exported init functions, DT_NEEDED and
+DT_SONAME, read from the file header, the program headers, the dynamic segment and the dynamic
+symbol table only.
+
+Section headers, ``.symtab`` and section data are never read: a stripped or a 2 GB object
+costs the same as a small one. The size of ``.dynsym`` comes from the hash table the dynamic
+loader itself uses (DT_HASH's nchain, or a walk of DT_GNU_HASH's last chain).
+
+pyelftools' struct definitions decode the header, the program headers and the dynamic entries
+(small, capped counts). Symbols are decoded with :mod:`struct` in bulk, because a large C++
+extension exports 10^5 symbols and decoding each through pyelftools' construct would cost
+seconds.
+
+Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`arch_and_abi`,
+:func:`tag_arch`.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+from elftools.construct import ConstructError
+from elftools.elf.structs import ELFStructs
+
+from . import INIT_PREFIXES, MAX_INIT_SYMBOLS, Binary, BinaryImage
+from ._reader import MalformedBinary, Reader, decode_name
+
+MAX_SEGMENTS = 1024  # real shared objects have about a dozen program headers
+MAX_DYNAMIC_ENTRIES = 8192  # real ones have fewer than a hundred
+MAX_NEEDED = 1024
+MAX_SYMBOLS = 1 << 22  # ten times the dynamic symbols of the largest libraries known
+SYMBOL_CHUNK = 4096  # symbols decoded per read
+
+PT_LOAD = "PT_LOAD"
+PT_DYNAMIC = "PT_DYNAMIC"
+STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 1, 2, 10
+STT_NOTYPE, STT_FUNC, STT_GNU_IFUNC = 0, 2, 10
+SHN_UNDEF = 0
+EF_ARM_ABI_FLOAT_SOFT = 0x200
+EF_ARM_ABI_FLOAT_HARD = 0x400
+EF_MIPS_ABI2 = 0x20  # the n32 ABI: a 32-bit ELF class on a 64-bit MIPS
+
+_INIT_PREFIX_BYTES = tuple(prefix.encode("ascii") for prefix in INIT_PREFIXES)
+_SHORTEST_PREFIX = min(len(prefix) for prefix in _INIT_PREFIX_BYTES)
+
+
+@functools.lru_cache(maxsize=32)
+def _structs(little_endian: bool, word_size: int, machine: str | None = None) -> ELFStructs:
+    structs = ELFStructs(little_endian=little_endian, elfclass=word_size)
+    structs.create_basic_structs()
+    if machine is not None:
+        structs.create_advanced_structs("ET_DYN", machine, None)
+    return structs
+
+
+def read(reader: Reader) -> Binary:
+    ident = reader.read(0, 16, "ELF identification")
+    word_size = {1: 32, 2: 64}.get(ident[4])
+    little_endian = {1: True, 2: False}.get(ident[5])
+    if word_size is None:
+        raise MalformedBinary(f"invalid ELF class {ident[4]}")
+    if little_endian is None:
+        raise MalformedBinary(f"invalid ELF byte order {ident[5]}")
+    basic = _structs(little_endian, word_size)
+    header = _parse(basic.Elf_Ehdr, reader, 0, "ELF header")
+    if header.e_type != "ET_DYN":
+        kind = {"ET_REL": "a relocatable object (.o)", "ET_EXEC": "an executable", "ET_CORE": "a core dump"}
+        raise MalformedBinary(f"ELF file is {kind.get(header.e_type, f'of type {header.e_type}')}, not a shared object")
+    _check_section_headers(reader, header)
+    machine = header.e_machine if isinstance(header.e_machine, str) else None
+    structs = _structs(little_endian, word_size, machine)
+    byte_order = "little" if little_endian else "big"
+    view = _ElfView(reader, structs, header, word_size, byte_order)
+    arch, abi = arch_and_abi(header.e_machine, word_size, little_endian, header.e_flags)
+    image = BinaryImage(
+        machine=arch,
+        word_size=word_size,
+        byte_order=byte_order,
+        init_symbols=view.init_symbols(),
+        needed=view.needed,
+        soname=view.soname,
+        abi=abi,
+    )
+    return Binary("elf", (image,))
+
+
+def _check_section_headers(reader: Reader, header) -> None:
+    # Section headers are not read, but linkers put them last: a table that does not fit is
+    # the surest sign of a truncated file (one cut anywhere after the dynamic segment).
+    if header.e_shoff == 0:
+        return
+    count = header.e_shnum or 1  # 0: the real count is in section 0, which must then exist
+    reader.check(header.e_shoff, count * header.e_shentsize, f"section header table ({header.e_shnum} entries)")
+
+
+def _parse(struct_def, reader: Reader, offset: int, what: str):
+    data = reader.read(offset, struct_def.sizeof(), what)
+    try:
+        return struct_def.parse(data)
+    except ConstructError as exc:  # pragma: no cover - every field is fixed-size
+        raise MalformedBinary(f"{what} cannot be decoded: {exc}") from None
+
+
+class _ElfView:
+    """The parts of one ELF file reachable from its dynamic segment."""
+
+    def __init__(self, reader: Reader, structs: ELFStructs, header, word_size: int, byte_order: str) -> None:
+        self._reader = reader
+        self._structs = structs
+        self._word_size = word_size
+        self._endian = "<" if byte_order == "little" else ">"
+        self._loads: list[tuple[int, int, int]] = []  # (vaddr, filesz, offset)
+        dynamic = self._read_program_headers(header)
+        tags = self._read_dynamic(*dynamic)
+        self._strtab = self._address_to_offset(_required(tags, "DT_STRTAB"), "dynamic string table")
+        strsz = tags.get("DT_STRSZ", [reader.size - self._strtab])[0]
+        reader.check(self._strtab, strsz, "dynamic string table")
+        self._strtab_end = self._strtab + strsz
+        self.needed = tuple(self._string(value, "DT_NEEDED name") for value in tags.get("DT_NEEDED", []))
+        self.soname = self._string(tags["DT_SONAME"][0], "DT_SONAME") if "DT_SONAME" in tags else None
+        self._tags = tags
+
+    def _read_program_headers(self, header) -> tuple[int, int]:
+        count = header.e_phnum
+        if count == 0xFFFF:  # PN_XNUM: the real count is in section 0, which a shared object never needs
+            raise MalformedBinary("ELF header claims 65535 or more program headers")
+        if count > MAX_SEGMENTS:
+            raise MalformedBinary(f"ELF header claims {count} program headers (at most {MAX_SEGMENTS} are read)")
+        phdr = self._structs.Elf_Phdr
+        if count and header.e_phentsize < phdr.sizeof():
+            raise MalformedBinary(f"program header size {header.e_phentsize} is too small")
+        self._reader.check(header.e_phoff, count * header.e_phentsize, f"program header table ({count} entries)")
+        dynamic = None
+        for index in range(count):
+            segment = _parse(phdr, self._reader, header.e_phoff + index * header.e_phentsize, "program header")
+            if segment.p_type == PT_LOAD:
+                self._loads.append((segment.p_vaddr, segment.p_filesz, segment.p_offset))
+            elif segment.p_type == PT_DYNAMIC and dynamic is None:
+                dynamic = (segment.p_offset, segment.p_filesz)
+        if dynamic is None:
+            raise MalformedBinary("ELF file has no dynamic segment: nothing can be imported from it")
+        return dynamic
+
+    def _read_dynamic(self, offset: int, size: int) -> dict[str, list[int]]:
+        dyn = self._structs.Elf_Dyn
+        count = min(size // dyn.sizeof(), MAX_DYNAMIC_ENTRIES + 1)
+        self._reader.check(offset, count * dyn.sizeof(), f"dynamic segment ({count} entries)")
+        tags: dict[str, list[int]] = {}
+        for index in range(count):
+            entry = _parse(dyn, self._reader, offset + index * dyn.sizeof(), "dynamic entry")
+            if entry.d_tag == "DT_NULL":
+                return tags
+            if index == MAX_DYNAMIC_ENTRIES:
+                break
+            if isinstance(entry.d_tag, str):
+                values = tags.setdefault(entry.d_tag, [])
+                if len(values) < MAX_NEEDED:
+                    values.append(entry.d_val)
+        raise MalformedBinary("dynamic segment is not terminated by DT_NULL")
+
+    def _address_to_offset(self, address: int, what: str) -> int:
+        for vaddr, filesz, offset in self._loads:
+            if vaddr <= address < vaddr + filesz:
+                return offset + (address - vaddr)
+        raise MalformedBinary(f"{what} address {address:#x} is not in any loaded segment")
+
+    def _string(self, index: int, what: str) -> str:
+        return decode_name(self._reader.cstring(self._strtab + index, what, self._strtab_end))
+
+    def init_symbols(self) -> tuple[str, ...]:
+        symtab = self._address_to_offset(_required(self._tags, "DT_SYMTAB"), "dynamic symbol table")
+        entry_size = 16 if self._word_size == 32 else 24
+        syment = self._tags.get("DT_SYMENT", [entry_size])[0]
+        if syment != entry_size:
+            raise MalformedBinary(f"DT_SYMENT is {syment}, not {entry_size}")
+        count = self._symbol_count(symtab, entry_size)
+        if count > MAX_SYMBOLS:
+            raise MalformedBinary(f"dynamic symbol table claims {count} symbols (at most {MAX_SYMBOLS} are read)")
+        self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")
+        if self._word_size == 32:
+            layout = self._endian + "IIIBBH"  # name, value, size, info, other, shndx
+            fields = (0, 3, 5)
+        else:
+            layout = self._endian + "IBBHQQ"  # name, info, other, shndx, value, size
+            fields = (0, 1, 3)
+        found: list[str] = []
+        for start in range(0, count, SYMBOL_CHUNK):
+            chunk = self._reader.read(
+                symtab + start * entry_size, min(SYMBOL_CHUNK, count - start) * entry_size, "dynamic symbol table"
+            )
+            for entry in struct.iter_unpack(layout, chunk):
+                name, info, shndx = (entry[i] for i in fields)
+                if shndx == SHN_UNDEF or info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
+                    continue
+                if info & 0xF not in (STT_FUNC, STT_NOTYPE, STT_GNU_IFUNC):
+                    continue
+                if self._is_init_symbol(name):
+                    found.append(self._string(name, "symbol name"))
+                    if len(found) >= MAX_INIT_SYMBOLS:
+                        return tuple(found)
+        return tuple(found)
+
+    def _is_init_symbol(self, name: int) -> bool:
+        # Look at a few bytes before reading a whole name: most symbols are not init functions.
+        offset = self._strtab + name
+        if offset + _SHORTEST_PREFIX > self._strtab_end:
+            return False
+        head = self._reader.read(offset, min(len("PyModExportU_"), self._strtab_end - offset), "symbol name")
+        return head.startswith(_INIT_PREFIX_BYTES)
+
+    def _symbol_count(self, symtab: int, entry_size: int) -> int:
+        if "DT_HASH" in self._tags:
+            hash_table = self._address_to_offset(self._tags["DT_HASH"][0], "DT_HASH table")
+            return self._reader.unpack(self._endian + "II", hash_table, "DT_HASH header")[1]
+        if "DT_GNU_HASH" in self._tags:
+            return self._gnu_hash_symbol_count(self._address_to_offset(self._tags["DT_GNU_HASH"][0], "DT_GNU_HASH"))
+        # No hash table: the string table conventionally follows the symbol table.
+        if self._strtab > symtab:
+            return (self._strtab - symtab) // entry_size
+        raise MalformedBinary("cannot tell the size of the dynamic symbol table (no DT_HASH or DT_GNU_HASH)")
+
+    def _gnu_hash_symbol_count(self, table: int) -> int:
+        # The highest symbol index any bucket starts at, then along that chain to the entry
+        # whose low bit ends it: that is the last hashed symbol.
+        nbuckets, symoffset, bloom_size, _ = self._reader.unpack(self._endian + "IIII", table, "DT_GNU_HASH header")
+        if nbuckets > MAX_SYMBOLS or bloom_size > MAX_SYMBOLS:
+            raise MalformedBinary(f"DT_GNU_HASH claims {nbuckets} buckets and {bloom_size} bloom words")
+        buckets_at = table + 16 + bloom_size * (self._word_size // 8)
+        raw = self._reader.read(buckets_at, nbuckets * 4, f"DT_GNU_HASH buckets ({nbuckets})")
+        highest = max(struct.unpack(f"{self._endian}{nbuckets}I", raw), default=0)
+        if highest == 0:
+            return symoffset
+        if highest < symoffset:
+            raise MalformedBinary(f"DT_GNU_HASH bucket points at symbol {highest}, below its first ({symoffset})")
+        chain_at = buckets_at + nbuckets * 4
+        index = highest
+        while index < MAX_SYMBOLS:
+            (value,) = self._reader.unpack(
+                self._endian + "I", chain_at + (index - symoffset) * 4, "DT_GNU_HASH chain"
+            )
+            index += 1
+            if value & 1:
+                return index
+        raise MalformedBinary("DT_GNU_HASH chain does not end")
+
+
+def _required(tags: dict[str, list[int]], tag: str) -> int:
+    if tag not in tags:
+        raise MalformedBinary(f"dynamic segment has no {tag}")
+    return tags[tag][0]
+
+
+_FIXED_ARCH = {
+    "EM_386": "i386",
+    "EM_SPARCV9": "sparc64",
+    "EM_SPARC": "sparc",
+    "EM_SPARC32PLUS": "sparc",
+    "EM_ALPHA": "alpha",
+    "EM_PARISC": "hppa",
+    "EM_68K": "m68k",
+    "EM_SH": "sh4",
+    "EM_IA_64": "ia64",
+}
+
+
+def arch_and_abi(machine: str | int, word_size: int, little_endian: bool, flags: int) -> tuple[str, str | None]:
+    """The architecture as the first part of a GNU multiarch triplet names it, and the ABI
+    variant where the triplet's last part encodes it (``x32``, ``eabihf``, ``eabi``, ``n32``)."""
+    wide = word_size == 64
+    if machine == "EM_X86_64":
+        return "x86_64", (None if wide else "x32")
+    if machine == "EM_AARCH64":
+        return ("aarch64" if little_endian else "aarch64_be"), None
+    if machine == "EM_ARM":
+        abi = "eabihf" if flags & EF_ARM_ABI_FLOAT_HARD else "eabi" if flags & EF_ARM_ABI_FLOAT_SOFT else None
+        return ("arm" if little_endian else "armeb"), abi
+    if machine == "EM_PPC64":
+        return ("powerpc64le" if little_endian else "powerpc64"), None
+    if machine == "EM_PPC":
+        return "powerpc", None
+    if machine == "EM_S390":
+        return ("s390x" if wide else "s390"), None
+    if machine == "EM_RISCV":
+        return ("riscv64" if wide else "riscv32"), None
+    if machine == "EM_LOONGARCH":
+        return ("loongarch64" if wide else "loongarch32"), None
+    if machine == "EM_MIPS":
+        n32 = not wide and bool(flags & EF_MIPS_ABI2)
+        base = "mips64" if wide or n32 else "mips"
+        return base + ("el" if little_endian else ""), ("n32" if n32 else None)
+    if isinstance(machine, str):
+        return _FIXED_ARCH.get(machine, machine.lower().replace("em_", "", 1)), None
+    return f"machine-{machine}", None
+
+
+KNOWN_ARCHES = frozenset(
+    {
+        "x86_64", "i386", "aarch64", "aarch64_be", "arm", "armeb", "powerpc64le", "powerpc64", "powerpc",
+        "s390x", "s390", "riscv64", "riscv32", "loongarch64", "loongarch32", "mips", "mipsel", "mips64",
+        "mips64el", *_FIXED_ARCH.values(),
+    }
+)  # fmt: skip
+
+_TAG_ARCH_ALIASES = {
+    "i486": "i386", "i586": "i386", "i686": "i386", "x86": "i386", "amd64": "x86_64", "arm64": "aarch64",
+    "armv5tel": "arm", "armv6l": "arm", "armv7l": "arm", "armv7": "arm", "armv7a": "arm", "armhf": "arm",
+    "armel": "arm", "ppc64le": "powerpc64le", "ppc64": "powerpc64", "ppc": "powerpc", "mipsisa64r6el": "mips64el",
+}  # fmt: skip
+
+
+def tag_arch(triplet: str) -> tuple[str | None, str | None]:
+    """The architecture a triplet (``arm-linux-gnueabihf``) names, in :func:`arch_and_abi`'s
+    words, or None when unknown; and the ABI variant its last part names."""
+    arch, _, system = triplet.partition("-")
+    arch = _TAG_ARCH_ALIASES.get(arch, arch)
+    abi = next((abi for abi in ("x32", "eabihf", "eabi", "abin32") if system.endswith(abi)), None)
+    return (arch if arch in KNOWN_ARCHES else None), ("n32" if abi == "abin32" else abi)

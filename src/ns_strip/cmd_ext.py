@@ -1,0 +1,171 @@
+"""``ns-strip ext PATH...``: inspect compiled extension modules.
+
+For each extension in the files, directories and wheels given: the module it is imported as,
+the init functions it exports, its format, machine and tag; findings NS201-NS205. With
+``--rename``, untagged extensions get the tag of the interpreter they are built for.
+
+A bad binary is an NS205 finding (exit 1), like every other problem with an extension: one
+malformed file does not hide what is wrong with the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+from .errors import UsageError
+from .extensions import (
+    ExtensionInfo,
+    check_extension,
+    inspect_extension_file,
+    is_shared_library,
+    module_name,
+    namespace_takeovers,
+    python_target,
+)
+from .extnames import is_extension_filename, parse_extension_filename
+from .extrename import Rename, apply_renames, default_tag, parse_tag_option, plan_rename
+from .extsources import ExtensionTree, namespace_packages, read_records, read_tree, read_wheel
+from .findings import Finding
+from .report import Report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="extension modules (.so, .pyd), directories or wheels holding them"
+    )
+    parser.add_argument(
+        "--rename",
+        action="store_true",
+        help="give untagged extensions (foo.so) the ABI tag of the interpreter, as dh_python3 does, "
+        "when the init function they export matches their name; RECORD rows follow",
+    )
+    parser.add_argument(
+        "--python-tag",
+        metavar="TAG",
+        help="the tag --rename adds, e.g. cpython-312-aarch64-linux-gnu, abi3 or cp312-win_amd64 "
+        "(default: the running interpreter's first extension suffix)",
+    )
+    parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="with --rename: say what would be renamed, change nothing"
+    )
+
+
+def run(args: argparse.Namespace) -> Report:
+    if (args.python_tag or args.dry_run) and not args.rename:
+        raise UsageError("--python-tag and --dry-run go with --rename")
+    tag, extension = parse_tag_option(args.python_tag) if args.python_tag else default_tag()
+    report = Report()
+    report.data["extensions"] = []
+    if args.rename:
+        report.data["renamed"] = []
+        report.data["dry_run"] = bool(args.dry_run)
+    for text in args.paths:
+        path = Path(text)
+        root, tree = _read(path, args.rename)
+        findings = []
+        for info in tree.extensions:
+            target = python_target(os.path.abspath(root / info.path)) if root is not None else None
+            findings += check_extension(info, target=target)
+        findings += namespace_takeovers(tree.extensions, tree.namespaces)
+        if args.rename and root is not None:
+            findings = _rename(root, tree, findings, (tag, extension), bool(args.dry_run), report)
+        report.findings += sorted(findings, key=lambda finding: (finding.path, finding.code))
+        report.data["extensions"] += [info.to_json() for info in tree.extensions]
+        for line in tree.skipped:
+            report.detail(f"Skipping {line}")
+        for info in tree.extensions:
+            report.detail(_describe(info))
+        report.note(f"{len(tree.extensions)} extension module(s) in {text}")
+    return report
+
+
+def _read(path: Path, renaming: bool) -> tuple[Path | None, ExtensionTree]:
+    """The root that paths are relative to (None inside a wheel) and what it holds."""
+    if not os.path.lexists(path):
+        raise UsageError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return path, _without_shared_libraries(read_tree(path))
+    if path.suffix == ".whl" and zipfile.is_zipfile(path):
+        if renaming:
+            raise UsageError(f"{path}: --rename works on directories and files, not inside wheels")
+        return None, _without_shared_libraries(read_wheel(path))
+    if is_extension_filename(path.name):
+        root = path.parent
+        owner = read_records(root).get(path.name)
+        info = inspect_extension_file(path, path.name, distributions=(owner,) if owner else ())
+        return root, ExtensionTree([info], _sibling_namespaces(root, info), [])
+    raise UsageError(f"{path}: not a directory, a wheel, or an extension module (.so, .pyd)")
+
+
+def _without_shared_libraries(tree: ExtensionTree) -> ExtensionTree:
+    """A walk meets ``libfoo.so`` files that are not extensions; a file named by the user is
+    always inspected."""
+    skipped = [info for info in tree.extensions if is_shared_library(info)]
+    tree.skipped += [f"{info.path}: a shared library (no tag, no init function), not an extension module"
+                     for info in skipped]  # fmt: skip
+    tree.extensions = [info for info in tree.extensions if info not in skipped]
+    return tree
+
+
+def _sibling_namespaces(root: Path, info: ExtensionInfo) -> set[str]:
+    """For a single file ``foo.<tag>.so``: whether ``foo/`` beside it is a namespace package."""
+    directory = root / info.name.module
+    if not info.module or not directory.is_dir() or directory.is_symlink():
+        return set()
+    files = [
+        Path(base, filename).relative_to(root).as_posix()
+        for base, _, filenames in os.walk(directory)
+        for filename in filenames
+    ]
+    return namespace_packages(files, lambda relpath: (root / relpath).read_bytes()[: 1 << 20])
+
+
+def _rename(
+    root: Path,
+    tree: ExtensionTree,
+    findings: list[Finding],
+    tag: tuple[str | None, str | None],
+    dry_run: bool,
+    report: Report,
+) -> list[Finding]:
+    renames: list[Rename] = []
+    refusals: list[Finding] = []
+    for info in tree.extensions:
+        target = python_target(os.path.abspath(root / info.path))
+        rename, refusal = plan_rename(info, *tag, target)
+        if rename:
+            renames.append(rename)
+        if refusal:
+            refusals.append(refusal)
+    records = apply_renames(root, renames, dry_run=dry_run)
+    prefix = "[dry run] " if dry_run else ""  # as 'strip' says it
+    for rename in renames:
+        report.action(f"{prefix}Renaming {rename.source} to {rename.target}")
+        report.data["renamed"].append({"from": rename.source, "to": rename.target})
+    for record in records:
+        report.action(f"{prefix}Updating {record}")
+    moved = {rename.source: rename.target for rename in renames}
+    tree.extensions = [_moved(info, moved[info.path]) if info.path in moved else info for info in tree.extensions]
+    # A refusal explains the same problem as the check's finding of its code, in rename terms.
+    replaced = {(refusal.code, refusal.path) for refusal in refusals}
+    kept = [f for f in findings if (f.code, f.path) not in replaced and not (f.code == "NS204" and f.path in moved)]
+    return kept + refusals
+
+
+def _moved(info: ExtensionInfo, path: str) -> ExtensionInfo:
+    name = parse_extension_filename(os.path.basename(path))
+    return dataclasses.replace(info, path=path, name=name, module=module_name(path))
+
+
+def _describe(info: ExtensionInfo) -> str:
+    if info.binary is None:
+        return f"{info.path}: unreadable ({info.problem})"
+    exported = ", ".join(info.exported) or "nothing"
+    return (
+        f"{info.path}: module {info.module or info.name.module}, {info.binary.format} {info.binary.machine}, "
+        f"tag {info.name.tag or 'none'}, exports {exported}"
+    )

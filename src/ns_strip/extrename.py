@@ -1,0 +1,126 @@
+"""Give untagged extension modules the ABI tag of the interpreter they are built for, as
+dh_python3 does (``foo.so`` -> ``foo.cpython-311-x86_64-linux-gnu.so``), keeping RECORD true.
+
+A file is renamed only when its binary exports the init function its name promises (else it
+could not be imported under either name) and the new tag does not contradict the binary. All
+targets are checked before anything is renamed; a target that exists is an error, and nothing
+is changed.
+
+Public API: :func:`default_tag`, :func:`parse_tag_option`, :func:`plan_rename`,
+:func:`apply_renames`, :class:`Rename`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.machinery
+import io
+import os
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+
+from installer.records import InvalidRecordEntry, parse_record_file
+
+from .errors import ApplyError, BadInputError, UsageError
+from .extensions import ExtensionInfo, PythonTarget, exports_own_init, tag_contradictions, untagged_reason
+from .extnames import EXTENSION_EXTENSIONS, TagStyle, normalize_tag, parse_extension_filename, tagged_filename
+from .findings import Finding
+
+
+@dataclasses.dataclass(frozen=True)
+class Rename:
+    source: str  # POSIX, relative to the root
+    target: str
+
+
+def default_tag() -> tuple[str | None, str | None]:
+    """The running interpreter's own tag (the first of its EXTENSION_SUFFIXES)."""
+    return normalize_tag(importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+def parse_tag_option(text: str) -> tuple[str | None, str | None]:
+    """Check a ``--python-tag`` value; returns (tag, extension or None)."""
+    tag, extension = normalize_tag(text)
+    extensions = [extension] if extension else EXTENSION_EXTENSIONS
+    probes = [parse_extension_filename(f"probe.{tag}{ext}") for ext in extensions]
+    if not tag or all(probe.style is TagStyle.UNKNOWN for probe in probes):
+        raise UsageError(f"--python-tag: {text!r} is not an ABI tag (e.g. cpython-311-x86_64-linux-gnu, abi3)")
+    return tag, extension
+
+
+def plan_rename(
+    info: ExtensionInfo, tag: str | None, extension: str | None, target: PythonTarget | None
+) -> tuple[Rename | None, Finding | None]:
+    """The rename an untagged extension needs, or the finding that explains why there is none.
+
+    Returns (None, None) for a file that needs no rename.
+    """
+    if info.binary is None or untagged_reason(info) is None:
+        return None, None
+    new_name = tagged_filename(info.name, tag, extension)
+    new_path = posixpath.join(posixpath.dirname(info.path), new_name.filename)
+    if not exports_own_init(info):
+        exported = ", ".join(info.exported) or "no module"
+        message = f"not renamed to {new_name.filename}: it exports the init function of {exported}, " \
+                  f"not of {info.name.module}"  # fmt: skip
+        return None, Finding("NS201", info.path, message, info.distributions)
+    reasons = tag_contradictions(new_name, info.binary, target)
+    if new_name.style is TagStyle.UNKNOWN:
+        reasons.insert(0, f"no Python imports '{new_name.module}' from a file of that name")
+    if reasons:
+        message = f"not renamed to {new_name.filename}: {reasons[0]}"
+        return None, Finding("NS203", info.path, message, info.distributions)
+    return Rename(info.path, new_path), None
+
+
+def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = False) -> list[str]:
+    """Rename files under ``root`` and the RECORD rows listing them; returns the RECORDs changed.
+
+    Checks every target and RECORD first (BadInputError, nothing changed); a failure while
+    renaming undoes the renames already made (ApplyError).
+    """
+    targets = [rename.target for rename in renames]
+    for rename in renames:
+        if os.path.lexists(root / rename.target) or targets.count(rename.target) > 1:
+            raise BadInputError(f"cannot rename {rename.source} to {rename.target}: the target exists", str(root))
+    records = _records_to_rewrite(root, {rename.source: rename.target for rename in renames})
+    if dry_run:
+        return sorted(records)
+    done: list[Rename] = []
+    try:
+        for rename in renames:
+            os.rename(root / rename.source, root / rename.target)
+            done.append(rename)
+        for record, text in records.items():
+            _replace_file(root / record, text)
+    except OSError as exc:
+        for rename in reversed(done):
+            os.rename(root / rename.target, root / rename.source)
+        raise ApplyError(f"renaming failed and was undone: {exc}", str(root)) from None
+    return sorted(records)
+
+
+def _records_to_rewrite(root: Path, moves: dict[str, str]) -> dict[str, str]:
+    """New contents of each top-level RECORD that lists a renamed file, rows otherwise as they were."""
+    changed: dict[str, str] = {}
+    for record in sorted(root.glob("*.dist-info/RECORD")):
+        relpath = record.relative_to(root).as_posix()
+        try:
+            rows = list(parse_record_file(record.read_text("utf-8").splitlines()))
+        except (OSError, UnicodeError, InvalidRecordEntry) as exc:
+            raise BadInputError(f"cannot parse RECORD, so renamed files could not be recorded: {exc}",
+                                relpath) from None  # fmt: skip
+        new_rows = [(moves.get(posixpath.normpath(path), path), digest, size) for path, digest, size in rows]
+        if new_rows != rows:
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n").writerows(new_rows)
+            changed[relpath] = buffer.getvalue()
+    return changed
+
+
+def _replace_file(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".ns-strip-tmp")
+    temporary.write_text(text, "utf-8")
+    os.replace(temporary, path)
