@@ -3,8 +3,11 @@ as it was or as it should be once recovered, and that the next run always finish
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,31 @@ def test_dry_run_refuses_pending_journal(states, tmp_path):
     run_module("strip", str(site), env={journal.KILL_AT_ENV: "8"})
     code, _, err = run_cli("strip", "--dry-run", str(site))
     assert code == 4 and "run without --dry-run" in err
+
+
+def test_moves_survive_kill_at_every_step(tmp_path):
+    """ext --rename moves files through the same journal: check moves and rewrites together."""
+    def fresh(where: Path) -> Path:
+        where.mkdir()
+        (where / "foo.so").write_bytes(b"\x7fELF")
+        (where / "RECORD").write_text("foo.so,,\n")
+        return where
+
+    original = snapshot(fresh(tmp_path / "original"))
+    code = ("import sys; from pathlib import Path; from ns_strip import journal; "
+            "journal.apply(Path(sys.argv[1]), (), {'RECORD': b'foo.cpython-311-x86_64-linux-gnu.so,,\\n'}, "
+            "moves={'foo.so': 'foo.cpython-311-x86_64-linux-gnu.so'})")
+    final = None
+    for step in range(1, 50):
+        base = fresh(tmp_path / f"run{step}")
+        proc = subprocess.run([sys.executable, "-c", code, str(base)], env={**os.environ, journal.KILL_AT_ENV: str(step)})
+        if proc.returncode == 0:
+            final = snapshot(base)
+            break
+        assert proc.returncode == -signal.SIGKILL
+        journal.recover(base)
+        assert snapshot(base) in (original, {
+            "foo.cpython-311-x86_64-linux-gnu.so": b"\x7fELF", "RECORD": b"foo.cpython-311-x86_64-linux-gnu.so,,\n",
+        })
+    assert final == {"foo.cpython-311-x86_64-linux-gnu.so": b"\x7fELF", "RECORD": b"foo.cpython-311-x86_64-linux-gnu.so,,\n"}
+    assert step > 5

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from installer.records import InvalidRecordEntry, parse_record_file
 
+from . import journal
 from .errors import ApplyError, BadInputError, UsageError
 from .extensions import ExtensionInfo, PythonTarget, exports_own_init, tag_contradictions, untagged_reason
 from .extnames import EXTENSION_EXTENSIONS, TagStyle, normalize_tag, parse_extension_filename, tagged_filename
@@ -88,17 +89,15 @@ def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = Fals
     records = _records_to_rewrite(root, {rename.source: rename.target for rename in renames})
     if dry_run:
         return sorted(records)
-    done: list[Rename] = []
-    try:
-        for rename in renames:
-            os.rename(root / rename.source, root / rename.target)
-            done.append(rename)
-        for record, text in records.items():
-            _replace_file(root / record, text)
-    except OSError as exc:
-        for rename in reversed(done):
-            os.rename(root / rename.target, root / rename.source)
-        raise ApplyError(f"renaming failed and was undone: {exc}", str(root)) from None
+    # The same journal as strip: every rename and RECORD rewrite lands, or none does, even
+    # across a kill -9 (the next strip or rename run finishes or rolls back).
+    if journal.pending(root):
+        raise ApplyError("an interrupted change left its journal here; run 'ns-strip strip' on it first",
+                         str(journal.journal_dir(root)))
+    journal.apply(
+        root, (), {record: text.encode("utf-8") for record, text in records.items()},
+        moves={rename.source: rename.target for rename in renames},
+    )
     return sorted(records)
 
 
@@ -118,9 +117,3 @@ def _records_to_rewrite(root: Path, moves: dict[str, str]) -> dict[str, str]:
             csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n").writerows(new_rows)
             changed[relpath] = buffer.getvalue()
     return changed
-
-
-def _replace_file(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".ns-strip-tmp")
-    temporary.write_text(text, "utf-8")
-    os.replace(temporary, path)

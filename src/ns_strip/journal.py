@@ -33,9 +33,10 @@ FAIL_AT_ENV = "NS_STRIP_TEST_FAIL_AT"
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    action: str  # remove | replace | rmdir
+    action: str  # remove | replace | move | rmdir
     path: str  # relative to the journalled directory
     mode: int | None = None  # rmdir: the directory's mode, to recreate it on rollback
+    target: str | None = None  # move: the new path
 
 
 class _Checkpoints:
@@ -86,14 +87,22 @@ def _write_durably(path: Path, data: bytes, mode: int | None = None) -> None:
         os.chmod(path, mode)
 
 
-def apply(base: Path, removals: Iterable[str], rewrites: Mapping[str, bytes], rmdirs: Iterable[str]) -> None:
-    """Remove files, replace contents and remove directories below ``base``, all or nothing.
+def apply(
+    base: Path,
+    removals: Iterable[str],
+    rewrites: Mapping[str, bytes],
+    rmdirs: Iterable[str] = (),
+    moves: Mapping[str, str] | None = None,
+) -> None:
+    """Remove files, move files, replace contents and remove directories below ``base``, all
+    or nothing.
 
     Raises ApplyError (after rolling back) when a step fails.
     """
     checkpoint = _Checkpoints()
     journal = journal_dir(base)
     steps = [Step("remove", p) for p in removals]
+    steps += [Step("move", source, target=target) for source, target in (moves or {}).items()]
     steps += [Step("replace", p) for p in rewrites]
     steps += [Step("rmdir", p, os.stat(base / p).st_mode & 0o7777) for p in rmdirs]
 
@@ -155,6 +164,9 @@ def _do(base: Path, journal: Path, index: int, step: Step) -> None:
     elif step.action == "replace":
         os.rename(target, journal / "old" / str(index))
         os.rename(journal / "new" / str(index), target)
+    elif step.action == "move":
+        assert step.target is not None
+        os.rename(target, base / step.target)
     elif step.action == "rmdir":
         os.rmdir(target)
 
@@ -196,6 +208,11 @@ def _roll_back(base: Path, journal: Path) -> None:
                 os.mkdir(target, step.mode if step.mode is not None else 0o755)
                 if step.mode is not None:
                     os.chmod(target, step.mode)
+        elif step.action == "move":
+            assert step.target is not None
+            moved = base / step.target
+            if not os.path.lexists(target) and os.path.lexists(moved):
+                os.rename(moved, target)
         elif backup.exists() or backup.is_symlink():
             os.replace(backup, target)
     for directory in {(base / s.path).parent for s in steps}:
