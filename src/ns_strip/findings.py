@@ -47,6 +47,20 @@ _CHECKS = [
     Check("NS402", Severity.WARNING, "declared Import-Name / Import-Namespace disagrees with the contents"),
     Check("NS403", Severity.INFO, "runtime requirement on setuptools needed only for namespaces"),
     Check("NS404", Severity.ERROR, "a name listed as both Import-Name and Import-Namespace"),
+    # 'doctor': what an interpreter's sys.path shows (issue 5).
+    Check("NS501", Severity.ERROR, "a regular package or module on sys.path hides namespace portions in other entries"),
+    Check("NS502", Severity.WARNING, "leftover *-nspkg.pth on sys.path"),
+    Check("NS503", Severity.WARNING, "stale bytecode of a namespace __init__.py that no longer exists"),
+    # 'registry verify' and 'doctor': drift between the registry and the files. Errors, so that
+    # verify exits 1 on drift and --ignore can still silence one kind (issue 5).
+    Check("NS510", Severity.ERROR, "registry: an interrupted command left a namespace directory unsettled"),
+    Check("NS511", Severity.ERROR, "registry: namespace directory of registered packages is missing"),
+    Check("NS512", Severity.ERROR, "registry: namespace placeholder missing"),
+    Check("NS513", Severity.ERROR, "registry: a placeholder the toolkit created was changed since"),
+    Check("NS514", Severity.ERROR, "registry: placeholder (or its bytecode) no longer wanted is still there"),
+    Check("NS515", Severity.ERROR, "registry: directory no package uses holds only leftovers"),
+    Check("NS516", Severity.ERROR, "registry: registered package's portions are gone"),
+    Check("NS517", Severity.ERROR, "registry: registered package's manifest is missing or changed"),
 ]
 
 CHECKS: dict[str, Check] = {check.code: check for check in _CHECKS}
