@@ -42,7 +42,7 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _common_options() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
     common = _ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
-    common = _common_options()
+    common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common])
         sub.set_defaults(_module=module_name)
@@ -74,12 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse, letting options stand between a command's positionals.
+
+    argparse binds a ``*`` positional as soon as it meets the positionals before an option,
+    so ``render debian --package P M.json`` would leave M.json unrecognised; a command's own
+    parser reads such a line intermixed (commands with sub-actions cannot, and need not).
+    """
+    args, extras = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if extras and command in argv:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        try:
+            intermixed = subparsers.choices[command].parse_intermixed_args(argv[argv.index(command) + 1:])
+        except TypeError:
+            pass  # the command has sub-actions: the plain parse below reports the problem
+        else:
+            intermixed.command = command
+            return intermixed
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
         if not getattr(args, "command", None):
             parser.print_help(err)
             return EXIT_USAGE

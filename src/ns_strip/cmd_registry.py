@@ -52,9 +52,9 @@ def _common_options_after_action() -> argparse.ArgumentParser:
     Their defaults are suppressed here so that this parser does not overwrite a value given
     before the action; the command's own parser supplies the defaults.
     """
-    from .cli import _common_options
+    from .cli import common_options
 
-    common = _common_options()
+    common = common_options()
     for action in common._actions:
         action.default = argparse.SUPPRESS
     return common

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .errors import ApplyError, BadInputError
 from .findings import Finding
-from .journal import _Checkpoints as Checkpoints  # the same NS_STRIP_TEST_KILL_AT test hook as strip
+from .journal import Checkpoints  # the same NS_STRIP_TEST_KILL_AT test hook as strip
 from .manifest import Manifest, check_inside_root, host_path, namespace_name
 from .scan import INIT, PYCACHE
 
