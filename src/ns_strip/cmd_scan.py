@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from . import journal
+from . import journal, setuptools_dep
 from .errors import ApplyError
 from .report import Report
 from .scan import ScanResult, scan
-from .sources import TreeSource
+from .sources import Source, TreeSource
+from .wheels import WheelSource, is_wheel_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DESTDIR", help="staging root; PATH is then absolute in the target system")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="site dir or unpacked tree")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="site dir, unpacked tree or wheel")
 
 
 def open_tree(path: str, root: str | None) -> TreeSource:
@@ -29,10 +30,16 @@ def open_tree(path: str, root: str | None) -> TreeSource:
     return source
 
 
+def open_source(path: str, root: str | None) -> Source:
+    """A wheel (validated; ``--root`` applies to site dirs only) or a site dir, for reading."""
+    return WheelSource.open(path) if is_wheel_path(path) else open_tree(path, root)
+
+
 def run(args: argparse.Namespace) -> Report:
     report = Report(data={"distributions": [], "namespaces": []})
     for path in args.paths:
-        result = scan(open_tree(path, args.root))
+        result = scan(open_source(path, args.root))
+        result.findings.extend(setuptools_dep.findings(result))
         report.extend(scan_report(result, site=path))
     return report
 

@@ -1,15 +1,18 @@
-"""``ns-strip strip``: remove legacy namespace files from a site dir, keeping RECORD true."""
+"""``ns-strip strip``: remove legacy namespace files from a site dir or a wheel, keeping RECORD true."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from . import journal
+from . import journal, setuptools_dep
+from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
 from .errors import ApplyError
 from .plan import StripPlan, plan_strip
 from .report import Report
-from .scan import scan
-from .sources import TreeSource
+from .scan import ScanResult, scan
+from .sources import Source, TreeSource
+from .wheels import WheelSource, add_output_arguments, apply_change, is_wheel_path, output_path
 
 # Findings that strip turns into actions: in its output they are the "Stripping" lines.
 _ACTED_ON = ("NS101", "NS102", "NS103", "NS104")
@@ -17,15 +20,25 @@ _ACTED_ON = ("NS101", "NS102", "NS103", "NS104")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DESTDIR", help="staging root; PATH is then absolute in the target system")
-    parser.add_argument("path", metavar="PATH", help="site dir")
+    parser.add_argument("path", metavar="PATH", help="site dir, or a wheel (with -o OUT.whl or --in-place)")
     parser.add_argument("--dry-run", "-n", action="store_true", help="show the plan, change nothing")
     parser.add_argument(
         "--keep", action="append", default=[], metavar="PATTERN",
         help="never strip a file whose path or namespace matches this glob (repeatable)",
     )
+    add_output_arguments(parser)
+    parser.add_argument("--drop-setuptools-dep", action="store_true",
+                        help="also drop a Requires-Dist on setuptools needed only for namespaces (NS403)")
+    add_strip_manifest_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> Report:
+    check_strip_manifest_options(args, is_wheel_path(args.path))
+    if is_wheel_path(args.path):
+        output = output_path(args, wheel=True, required=not args.dry_run)
+        with WheelSource.open(args.path) as wheel:
+            return _strip(args, wheel, Report(), None, output)
+    output_path(args, wheel=False)
     source = TreeSource.open(args.path, args.root)
     report = Report()
     recovered = None
@@ -38,13 +51,24 @@ def run(args: argparse.Namespace) -> Report:
         recovered = journal.recover(source.site_dir)
         report.action(f"Recovered an interrupted strip in {args.path}: {recovered}")
         source = TreeSource.open(args.path, args.root)
+    report = _strip(args, source, report, recovered, None)
+    if args.manifest_package and not args.dry_run:
+        report.extend(manifest_report(args.path, args.root, args.manifest_package, args.manifest_dir))
+    return report
 
+
+def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: str | None,
+           output: Path | None) -> Report:
+    """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
     result = scan(source)
     plan = plan_strip(result, args.keep)
     report.findings.extend(f for f in result.findings if f.code not in _ACTED_ON)
+    dropped = _setuptools_requirement(args, result, plan, report)
     _describe(plan, report, args.dry_run)
-    if not args.dry_run and not plan.is_empty:
-        journal.apply(source.site_dir, plan.removed_paths, plan.rewrites, plan.empty_dirs)
+    for line in dropped:
+        report.action(("[dry run] " if args.dry_run else "") + line)
+    if not args.dry_run:
+        apply_change(source, output, plan.removed_paths, plan.rewrites, plan.empty_dirs)
     if plan.is_empty:
         report.note(f"Nothing to strip in {args.path}")
     report.data.update({
@@ -54,7 +78,23 @@ def run(args: argparse.Namespace) -> Report:
         "dry_run": bool(args.dry_run),
         "recovered": recovered,
     })
+    if isinstance(source, WheelSource):
+        report.data["output"] = None if output is None or args.dry_run else str(output)
     return report
+
+
+def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: StripPlan,
+                            report: Report) -> list[str]:
+    """NS403: report a setuptools requirement only namespaces needed, or drop it when asked."""
+    if not args.drop_setuptools_dep:
+        found = setuptools_dep.namespace_only_requirements(result, plan.removed_paths)
+        report.findings.extend(item.finding() for item in found)
+        return []
+    rewrites, described = setuptools_dep.drop_rewrites(result, plan.removed_paths)
+    plan.rewrites.update(rewrites)
+    if not described:
+        report.note(f"No setuptools requirement needed only for namespaces in {args.path}")
+    return described
 
 
 def _describe(plan: StripPlan, report: Report, dry_run: bool) -> None:

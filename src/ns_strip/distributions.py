@@ -2,21 +2,23 @@
 namespaces they declare.
 
 RECORD is parsed with installer's parser and ``installed-files.txt`` (egg-info) line by line;
-metadata with packaging's lenient parser, since installed trees hold metadata of every age.
+metadata with packaging's lenient parser, since installed trees hold metadata of every age. A
+distro-sized tree has hundreds of thousands of RECORD rows, so the plain ones (and plain
+METADATA headers) are read by a shortcut that gives exactly what those parsers give, and only
+the rest go to them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
-from packaging.metadata import parse_email
-
 from .errors import BadInputError
-from .sources import Source, join, normalise_record_path
+from .sources import Source, gc_paused, join, normalise_record_path
 
 NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
 
@@ -24,6 +26,8 @@ NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
 @dataclasses.dataclass
 class RecordLine:
     """One line of a RECORD or installed-files.txt, kept as written so rewrites change nothing else."""
+
+    __slots__ = ("text", "path")  # one per installed file: a distro-sized tree has 200,000
 
     text: str  # the raw line with its line ending
     path: str | None  # normalised relative to the source root; None for a blank line
@@ -66,7 +70,8 @@ def load_distributions(source: Source) -> list[Distribution]:
     root = source.dirs.get("", None)
     if root is None:
         return []
-    return [_load(source, name) for name in root.subdirs if is_metadata_dir(name)]
+    with gc_paused():
+        return [_load(source, name) for name in root.subdirs if is_metadata_dir(name)]
 
 
 def _load(source: Source, metadata_dir: str) -> Distribution:
@@ -96,9 +101,45 @@ def _name_and_version(source: Source, metadata_dir: str, filename: str, names: s
     stem = metadata_dir.rsplit(".", 1)[0]
     fallback_name, _, fallback_version = stem.partition("-")
     if filename in names:
-        raw, _ = parse_email(source.read_bytes(join(metadata_dir, filename)))
+        data = source.read_bytes(join(metadata_dir, filename))
+        simple = _simple_name_and_version(data)
+        if simple is not None:
+            return simple
+        from packaging.metadata import parse_email  # only for metadata the shortcut leaves
+
+        raw, _ = parse_email(data)
         return raw.get("name", fallback_name), raw.get("version", fallback_version.split("-")[0])
     return fallback_name, fallback_version.split("-")[0]
+
+
+# A header line as the email parser recognises one: printable ASCII name, then a colon.
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")
+
+
+def _simple_name_and_version(data: bytes) -> tuple[str, str] | None:
+    """Name and Version from plain metadata headers, as packaging's ``parse_email`` reads them.
+
+    Only for the common case: ASCII, ``\\n`` line ends, no folded or repeated headers, no
+    mbox ``From`` line, both fields present. Anything else returns None and goes to
+    ``parse_email``, which is slower because it parses the whole message.
+    """
+    if b"\r" in data or not data.isascii():
+        return None
+    found: dict[str, str] = {}
+    for line in data.decode("ascii").split("\n"):
+        if not line:
+            break  # end of the headers
+        name, colon, value = line.partition(":")
+        if not colon or line.startswith(("From ", " ", "\t")) or not _HEADER_NAME.fullmatch(name):
+            return None
+        key = name.lower()
+        if key in ("name", "version"):
+            if key in found:
+                return None
+            found[key] = value.lstrip(" \t")
+    if len(found) != 2:
+        return None
+    return found["name"], found["version"]
 
 
 def _check_path(path: str, record_path: str, climb_limit: int) -> str:
@@ -124,24 +165,67 @@ def _split_lines(data: bytes, record_path: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+_HASH_NAMES = frozenset(hashlib.algorithms_available)
+
+
+def _plain_record_path(line: str) -> str | None:
+    """The path of an unquoted, well-formed RECORD row, or None to let installer's parser decide.
+
+    A distro-sized tree has hundreds of thousands of rows and nearly all are plain
+    ``path,sha256=…,size``; this reads them exactly as installer's parser would, without a
+    csv reader per line. Anything unusual (quotes, NULs, a missing or bad column) returns None.
+    """
+    body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\n", "\r")) else line
+    if '"' in body or "\x00" in body or "\r" in body or "\n" in body:
+        return None
+    fields = body.split(",")
+    if len(fields) != 3 or not fields[0]:
+        return None
+    _, hash_, size = fields
+    if hash_:
+        name, equals, _ = hash_.partition("=")
+        if not equals or name not in _HASH_NAMES:
+            return None
+    if size and not (size.isascii() and size.isdigit()):
+        return None  # int() accepts more ('+1', ' 1', '1_0', other digits): installer's parser decides
+    return fields[0].replace("\\", "/")
+
+
+def _normalised_path(path: str, record_path: str, climb_limit: int) -> str:
+    # A plain relative path is its own normal form: skip normpath for it.
+    if "/." in path or "//" in path or path.startswith((".", "/", "\\")) or path.endswith("/") or ":" in path:
+        return _check_path(path, record_path, climb_limit)
+    return path
+
+
 def _parse_record(data: bytes, record_path: str, climb_limit: int) -> list[RecordLine]:
     result = []
     for number, line in enumerate(_split_lines(data, record_path), start=1):
         if not line.strip():
             result.append(RecordLine(line, None))
             continue
-        try:
-            rows = list(parse_record_file([line]))
-            for row in rows:
-                RecordEntry.from_elements(*row)  # validates the hash and size columns
-        except (InvalidRecordEntry, ValueError) as exc:
-            message = getattr(exc, "issues", None) or str(exc)
-            raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
-        if len(rows) != 1:
-            raise BadInputError(f"line {number} is not a valid RECORD row", record_path)
-        path = rows[0][0]
-        result.append(RecordLine(line, _check_path(path, record_path, climb_limit)))
+        path = _plain_record_path(line)
+        if path is None:
+            path = _parsed_record_path(line, number, record_path)
+        result.append(RecordLine(line, _normalised_path(path, record_path, climb_limit)))
     return result
+
+
+def _parsed_record_path(line: str, number: int, record_path: str) -> str:
+    """The path of one RECORD row read by installer's parser, which validates every column."""
+    # Imported here: only rows the shortcut leaves need it, and a build root runs many commands.
+    from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
+
+    try:
+        rows = list(parse_record_file([line]))
+        for row in rows:
+            RecordEntry.from_elements(*row)  # validates the hash and size columns
+    except (InvalidRecordEntry, ValueError) as exc:
+        message = getattr(exc, "issues", None) or str(exc)
+        raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
+    if len(rows) != 1:
+        raise BadInputError(f"line {number} is not a valid RECORD row", record_path)
+    return rows[0][0]
 
 
 def _parse_installed_files(data: bytes, record_path: str, metadata_dir: str, climb_limit: int) -> list[RecordLine]:

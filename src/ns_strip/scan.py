@@ -17,7 +17,7 @@ from .distributions import Distribution, load_distributions, owners_by_directory
 from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init
 from .nspkg import is_nspkg_pth, parse_nspkg_pth
-from .sources import Source, join
+from .sources import Source, gc_paused, join
 
 INIT = "__init__.py"
 PYCACHE = "__pycache__"
@@ -234,4 +234,5 @@ def _purity(found: InitClassification) -> str | None:
 
 
 def scan(source: Source) -> ScanResult:
-    return _Scanner(source).run()
+    with gc_paused():
+        return _Scanner(source).run()
