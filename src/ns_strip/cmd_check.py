@@ -1,0 +1,34 @@
+"""``ns-strip check``: conflicts across several distributions (wheels, site dirs, a mix)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .cmd_scan import open_source
+from .conflicts import check, load
+from .report import Report
+from .wheels import WheelSource
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", metavar="DESTDIR", help="staging root; site-dir PATHs are then absolute in it")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="wheels and site dirs; every distribution in them is checked against every other")
+
+
+def run(args: argparse.Namespace) -> Report:
+    sources = [(path, open_source(path, args.root)) for path in args.paths]
+    try:
+        installed = load(sources)
+        findings = check(installed)
+    finally:
+        for _, source in sources:
+            if isinstance(source, WheelSource):
+                source.close()
+    report = Report(findings=findings, data={"distributions": [
+        dict(item.distribution.to_json(), source=item.label) for item in installed
+    ]})
+    conflicts = sum(1 for finding in findings if finding.code != "NS302")
+    report.note(f"Checked {len(installed)} distributions from {len(sources)} paths: "
+                f"{conflicts} conflicts, {len(findings) - conflicts} shared identical files")
+    return report

@@ -1,0 +1,157 @@
+"""NS403: a runtime requirement on setuptools that only the legacy namespace files needed.
+
+pkg_resources-style namespaces import ``pkg_resources`` at run time, so setuptools adds
+``Requires-Dist: setuptools`` for them. Once the namespace files are stripped nothing needs
+it, unless other code of the distribution imports ``setuptools`` or ``pkg_resources``. That is
+decided on syntax trees of every ``.py`` file the distribution lists (the files strip removes
+excepted), its ``.pth`` lines, and its entry points (a setuptools plugin needs setuptools even
+when it imports nothing at module level).
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import dataclasses
+from collections.abc import Collection
+
+from .distributions import Distribution
+from .findings import Finding
+from .metadata_edit import MetadataDocument, drop_requirement, is_requirement_on, rewrite_record
+from .scan import ScanResult
+from .sources import Source, join
+
+SETUPTOOLS = "setuptools"
+_SETUPTOOLS_MODULES = frozenset({"setuptools", "pkg_resources"})
+_SETUPTOOLS_MARKERS = (b"setuptools", b"pkg_resources")
+# Entry point groups that only setuptools (or distutils, which it provides) loads.
+_PLUGIN_GROUPS = ("setuptools.", "distutils.", "egg_info.")
+
+
+@dataclasses.dataclass(frozen=True)
+class NamespaceOnlyRequirement:
+    distribution: Distribution
+    metadata_path: str
+    requirements: tuple[str, ...]  # the Requires-Dist values, as written
+
+    def finding(self) -> Finding:
+        listed = "; ".join(self.requirements)
+        return Finding(
+            "NS403", self.metadata_path,
+            f"Requires-Dist: {listed} is needed only by legacy namespace files (nothing else imports "
+            "setuptools or pkg_resources); 'ns-strip strip --drop-setuptools-dep' removes it",
+            (self.distribution.name,), {"requirements": list(self.requirements)},
+        )
+
+
+def metadata_path(dist: Distribution) -> str:
+    return join(dist.metadata_dir, "METADATA")
+
+
+def namespace_only_requirements(result: ScanResult, stripped: Collection[str]) -> list[NamespaceOnlyRequirement]:
+    """Distributions whose setuptools requirement only served the namespace files in ``stripped``."""
+    legacy = _setuptools_namespace_files(result) & set(stripped)
+    found = []
+    for dist in result.distributions:
+        if not dist.metadata_dir.endswith(".dist-info") or dist.record_path is None:
+            continue  # egg-info keeps requirements in requires.txt; not rewritten
+        if not any(line.path in legacy for line in dist.record_lines):
+            continue  # cheap first: most distributions ship no setuptools namespace file
+        path = metadata_path(dist)
+        if not any(line.path == path for line in dist.record_lines):
+            continue
+        document = MetadataDocument.parse(result.source.read_bytes(path), path)
+        requirements = tuple(v for v in document.values("Requires-Dist") if is_requirement_on(v, SETUPTOOLS))
+        if not requirements:
+            continue
+        if _uses_setuptools(result.source, dist, set(stripped)):
+            continue
+        found.append(NamespaceOnlyRequirement(dist, path, requirements))
+    return found
+
+
+def findings(result: ScanResult) -> list[Finding]:
+    """NS403 for a scan: as if strip removed every file it would remove."""
+    stripped = [candidate.path for candidate in result.candidates]
+    return [item.finding() for item in namespace_only_requirements(result, stripped)]
+
+
+def drop_rewrites(result: ScanResult, removed: Collection[str]) -> tuple[dict[str, bytes], list[str]]:
+    """New METADATA and RECORD contents without the namespace-only setuptools requirements.
+
+    The RECORD also loses the rows of ``removed``, so these rewrites replace the plan's own
+    rewrite of the same RECORD. Returns the rewrites and one description per distribution.
+    """
+    rewrites: dict[str, bytes] = {}
+    described = []
+    removed_set = set(removed)
+    for item in namespace_only_requirements(result, removed_set):
+        dist = item.distribution
+        new_metadata, dropped = drop_requirement(result.source.read_bytes(item.metadata_path), item.metadata_path,
+                                                 SETUPTOOLS)
+        rewrites[item.metadata_path] = new_metadata
+        assert dist.record_path is not None
+        rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed_set, {item.metadata_path: new_metadata})
+        described.append(f"Dropping Requires-Dist: {'; '.join(dropped)} of {dist.name} (needed only for namespaces)")
+    return rewrites, described
+
+
+def _setuptools_namespace_files(result: ScanResult) -> set[str]:
+    """Files that exist only for setuptools' namespace machinery."""
+    files = {c.path for c in result.candidates if c.kind in ("nspkg_pth", "namespace_packages_txt")}
+    files |= {n.init for n in result.namespaces if n.style == "pkg_resources" and n.init and n.action == "strip"}
+    return files
+
+
+def _uses_setuptools(source: Source, dist: Distribution, stripped: set[str]) -> bool:
+    for path in dist.files:
+        if path in stripped or path.startswith("../"):
+            continue
+        if path.endswith(".py") and _imports_setuptools(source.read_bytes(path)):
+            return True
+        if path.endswith(".pth") and _pth_imports_setuptools(source.read_bytes(path)):
+            return True
+        if path == join(dist.metadata_dir, "entry_points.txt") and _is_setuptools_plugin(source.read_bytes(path)):
+            return True
+    return False
+
+
+def _imports_setuptools(data: bytes) -> bool:
+    if not any(marker in data for marker in _SETUPTOOLS_MARKERS):
+        return False  # neither name appears anywhere: no import can name them
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return True  # cannot tell; the names appear, so keep the requirement
+    return any(_imports_in(node) & _SETUPTOOLS_MODULES for node in ast.walk(tree))
+
+
+def _imports_in(node: ast.AST) -> set[str]:
+    """Top-level module names an AST node imports: import statements, ``__import__('x')`` and
+    ``importlib.import_module('x')``."""
+    if isinstance(node, ast.Import):
+        return {alias.name.partition(".")[0] for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return {node.module.partition(".")[0]}
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if name in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+            return {node.args[0].value.partition(".")[0]}
+    return set()
+
+
+def _pth_imports_setuptools(data: bytes) -> bool:
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    code = [line for line in lines if line.startswith(("import ", "import\t"))]
+    return any(_imports_setuptools(line.encode("utf-8")) for line in code)
+
+
+def _is_setuptools_plugin(data: bytes) -> bool:
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    try:
+        parser.read_string(data.decode("utf-8", errors="replace"))
+    except configparser.Error:
+        return any(marker in data for marker in _SETUPTOOLS_MARKERS)
+    return any(section.startswith(_PLUGIN_GROUPS) for section in parser.sections())
+
