@@ -5,7 +5,7 @@ namespace ``shared_ns``)."""
 from __future__ import annotations
 
 import json
-import zipfile
+from wheelbuild import craft_wheel
 from pathlib import Path
 
 from ext_toolchain import build_elf, import_in_subprocess, run_cli
@@ -83,20 +83,25 @@ def test_empty_directory_is_not_a_namespace(tmp_path):
 
 def test_wheel_with_extension_over_namespace(tmp_path):
     ext = build_elf(tmp_path / "build" / EXT, "shared_ns")
-    wheel = tmp_path / "pkg1-1.0.0-cp311-cp311-linux_x86_64.whl"
-    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.write(ext, f"pkg1-1.0.0.data/platlib/{EXT}")
-        archive.writestr("shared_ns/thing1/__init__.py", "")
-        archive.writestr("pkg1-1.0.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: pkg1\nVersion: 1.0.0\n")
-        archive.writestr("pkg1-1.0.0.dist-info/RECORD", "")
+    wheel = craft_wheel(tmp_path, [
+        (f"pkg1-1.0.0.data/platlib/{EXT}", ext.read_bytes()),
+        ("shared_ns/thing1/__init__.py", b""),
+    ], name="pkg1", version="1.0.0")
     code, out, _ = run_cli("ext", "--json", str(wheel))
     data = json.loads(out)
     assert code == 1
-    assert [(f["code"], f["path"], f["distributions"]) for f in data["findings"]] == [
-        ("NS202", f"pkg1-1.0.0.data/platlib/{EXT}", ["pkg1"])
-    ]
+    # Members of NAME.data/platlib are shown where they install, as for every command on wheels.
+    assert [(f["code"], f["path"], f["distributions"]) for f in data["findings"]] == [("NS202", EXT, ["pkg1"])]
     assert data["extensions"][0]["module"] == "shared_ns"
     assert data["extensions"][0]["exported"] == ["shared_ns"]
+
+
+def test_unsafe_wheel_is_refused_by_ext(tmp_path):
+    ext = build_elf(tmp_path / "build" / EXT, "shared_ns")
+    wheel = craft_wheel(tmp_path, [(EXT, ext.read_bytes())], name="pkg1", version="1.0.0",
+                        spoil_record=lambda rows: [r for r in rows if not r.startswith(EXT)])
+    code, _, err = run_cli("ext", str(wheel))
+    assert code == 3 and EXT in err
 
 
 def test_library_api_takes_known_namespaces(tmp_path):
