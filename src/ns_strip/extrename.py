@@ -12,22 +12,21 @@ Public API: :func:`default_tag`, :func:`parse_tag_option`, :func:`plan_rename`,
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import importlib.machinery
-import io
 import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from installer.records import InvalidRecordEntry, parse_record_file
-
 from . import journal
+from .distributions import load_distributions
 from .errors import ApplyError, BadInputError, UsageError
 from .extensions import ExtensionInfo, PythonTarget, exports_own_init, tag_contradictions, untagged_reason
 from .extnames import EXTENSION_EXTENSIONS, TagStyle, normalize_tag, parse_extension_filename, tagged_filename
 from .findings import Finding
+from .metadata_edit import rewrite_record
+from .sources import TreeSource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,25 +94,17 @@ def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = Fals
         raise ApplyError("an interrupted change left its journal here; run 'ns-strip strip' on it first",
                          str(journal.journal_dir(root)))
     journal.apply(
-        root, (), {record: text.encode("utf-8") for record, text in records.items()},
+        root, (), records,
         moves={rename.source: rename.target for rename in renames},
     )
     return sorted(records)
 
 
-def _records_to_rewrite(root: Path, moves: dict[str, str]) -> dict[str, str]:
-    """New contents of each top-level RECORD that lists a renamed file, rows otherwise as they were."""
-    changed: dict[str, str] = {}
-    for record in sorted(root.glob("*.dist-info/RECORD")):
-        relpath = record.relative_to(root).as_posix()
-        try:
-            rows = list(parse_record_file(record.read_text("utf-8").splitlines()))
-        except (OSError, UnicodeError, InvalidRecordEntry) as exc:
-            raise BadInputError(f"cannot parse RECORD, so renamed files could not be recorded: {exc}",
-                                relpath) from None  # fmt: skip
-        new_rows = [(moves.get(posixpath.normpath(path), path), digest, size) for path, digest, size in rows]
-        if new_rows != rows:
-            buffer = io.StringIO()
-            csv.writer(buffer, delimiter=",", quotechar='"', lineterminator="\n").writerows(new_rows)
-            changed[relpath] = buffer.getvalue()
-    return changed
+def _records_to_rewrite(root: Path, moves: dict[str, str]) -> dict[str, bytes]:
+    """New contents of each RECORD that lists a renamed file, every other row as it was."""
+    return {
+        dist.record_path: rewrite_record(dist.record_lines, (), {}, moves)
+        for dist in load_distributions(TreeSource(root))
+        if dist.record_path and not dist.record_path.endswith("installed-files.txt")
+        and any(line.path in moves for line in dist.record_lines)
+    }

@@ -49,8 +49,14 @@ def record_row_path(line: RecordLine) -> str:
     return next(parse_record_file([line.text.rstrip("\r\n")]))[0]
 
 
-def rewrite_record(lines: Iterable[RecordLine], removed: Collection[str], replaced: Mapping[str, bytes]) -> bytes:
-    """A RECORD without the rows of ``removed`` and with new hash and size for ``replaced``.
+def rewrite_record(
+    lines: Iterable[RecordLine],
+    removed: Collection[str],
+    replaced: Mapping[str, bytes],
+    renamed: Mapping[str, str] | None = None,
+) -> bytes:
+    """A RECORD without the rows of ``removed``, with new hash and size for ``replaced`` and a
+    new path (hash and size kept) for ``renamed``; every other row exactly as written.
 
     Keys are the normalised paths of ``RecordLine.path``; a replaced row keeps its path column
     as written. The RECORD row itself has no hash and is never in ``replaced``.
@@ -63,6 +69,9 @@ def rewrite_record(lines: Iterable[RecordLine], removed: Collection[str], replac
             data = replaced[line.path]
             ending = line_ending(line.text)
             out.append(csv_row([record_row_path(line), record_hash(data), str(len(data))], ending))
+        elif renamed and line.path in renamed:
+            _, hash_, size = next(parse_record_file([line.text.rstrip("\r\n")]))
+            out.append(csv_row([renamed[line.path], hash_, size], line_ending(line.text)))
         else:
             out.append(line.text)
     return "".join(out).encode("utf-8")

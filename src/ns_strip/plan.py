@@ -8,6 +8,7 @@ import dataclasses
 import fnmatch
 from collections.abc import Sequence
 
+from .metadata_edit import rewrite_record
 from .scan import INIT, PYCACHE, Candidate, KeptFile, ScanResult, dotted
 from .sources import Source, join, parent_of
 
@@ -76,10 +77,8 @@ def plan_strip(result: ScanResult, keep: Sequence[str] = ()) -> StripPlan:
     for dist in result.distributions:
         if dist.record_path is None or dist.record_path in removed:
             continue
-        lines = dist.record_lines
-        remaining = [line.text for line in lines if line.path not in removed]
-        if len(remaining) != len(lines):
-            rewrites[dist.record_path] = "".join(remaining).encode("utf-8")
+        if any(line.path in removed for line in dist.record_lines):
+            rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed, {})
     return StripPlan(removals, rewrites, _emptied_directories(source, removed), kept)
 
 
