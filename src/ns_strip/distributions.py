@@ -70,11 +70,12 @@ def load_distributions(source: Source) -> list[Distribution]:
     root = source.dirs.get("", None)
     if root is None:
         return []
+    climb_limit = source.climb_limit()  # the same for every RECORD: worked out once
     with gc_paused():
-        return [_load(source, name) for name in root.subdirs if is_metadata_dir(name)]
+        return [_load(source, name, climb_limit) for name in root.subdirs if is_metadata_dir(name)]
 
 
-def _load(source: Source, metadata_dir: str) -> Distribution:
+def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
     listing = source.dirs.get(metadata_dir)
     names = set(listing.files) if listing else set()
     egg_info = metadata_dir.endswith(".egg-info")
@@ -86,9 +87,9 @@ def _load(source: Source, metadata_dir: str) -> Distribution:
     if record_path is not None:
         data = source.read_bytes(record_path)
         if egg_info:
-            lines = _parse_installed_files(data, record_path, metadata_dir, source.climb_limit())
+            lines = _parse_installed_files(data, record_path, metadata_dir, climb_limit)
         else:
-            lines = _parse_record(data, record_path, source.climb_limit())
+            lines = _parse_record(data, record_path, climb_limit)
 
     declared = None
     if NAMESPACE_PACKAGES_TXT in names:

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import ApplyError
@@ -90,6 +89,9 @@ def _fsync_each(sync: Callable[[Path], None], paths: Iterable[Path]) -> None:
         for path in paths:
             sync(path)
         return
+    # Imported here: a single package's strip syncs a few files and need not pay for it.
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
         for _ in pool.map(sync, paths):
             pass

@@ -16,7 +16,7 @@ from typing import Any
 from .distributions import Distribution, load_distributions, owners_by_directory, owners_by_path
 from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init
-from .nspkg import is_nspkg_pth, parse_nspkg_pth
+from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
 from .sources import Source, gc_paused, join
 
 INIT = "__init__.py"
@@ -128,10 +128,16 @@ class _Scanner:
         root = self.source.dirs.get("")
         if root is None:
             return
+        parsed: dict[bytes, list[NspkgLine]] = {}
         for name in root.files:
             if not is_nspkg_pth(name):
                 continue
-            lines = parse_nspkg_pth(self.source.read_bytes(name))
+            data = self.source.read_bytes(name)
+            # Every portion of a namespace ships the same lines (30 zope.* packages, 30 copies):
+            # each distinct file is parsed once.
+            lines = parsed.get(data)
+            if lines is None:
+                lines = parsed[data] = parse_nspkg_pth(data)
             names = [line.namespace for line in lines if line.namespace]
             unreadable = [line.line for line in lines if not line.namespace]
             owners = self._owners(name)
