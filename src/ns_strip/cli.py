@@ -53,7 +53,9 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, only that command's module is imported (start-up
+    is most of what a single package's build pays), the others are listed by name and help."""
     codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
     parser = _ArgumentParser(
         prog="ns-strip",
@@ -70,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common])
         sub.set_defaults(_module=module_name)
-        importlib.import_module(module_name).add_arguments(sub)
+        if command is None or command == name:
+            importlib.import_module(module_name).add_arguments(sub)
     return parser
 
 
@@ -99,8 +102,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        parser = build_parser()
-        args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
+        arguments = list(sys.argv[1:] if argv is None else argv)
+        # The top level has no option taking a value, so the first word is the command.
+        command = next((a for a in arguments if not a.startswith("-")), "")
+        parser = build_parser(command)
+        args = _parse(parser, arguments)
         if not getattr(args, "command", None):
             parser.print_help(err)
             return EXIT_USAGE

@@ -9,8 +9,7 @@ from . import journal, setuptools_dep
 from .errors import ApplyError
 from .report import Report
 from .scan import ScanResult, scan
-from .sources import Source, TreeSource
-from .wheels import WheelSource, is_wheel_path
+from .sources import Source, TreeSource, is_wheel_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +31,11 @@ def open_tree(path: str, root: str | None) -> TreeSource:
 
 def open_source(path: str, root: str | None) -> Source:
     """A wheel (validated; ``--root`` applies to site dirs only) or a site dir, for reading."""
-    return WheelSource.open(path) if is_wheel_path(path) else open_tree(path, root)
+    if not is_wheel_path(path):
+        return open_tree(path, root)
+    from .wheels import WheelSource  # imported only for wheels: most runs are on a tree
+
+    return WheelSource.open(path)
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -17,7 +17,6 @@ from collections.abc import Collection
 
 from .distributions import Distribution
 from .findings import Finding
-from .metadata_edit import MetadataDocument, drop_requirement, is_requirement_on, rewrite_record
 from .scan import ScanResult
 from .sources import Source, join
 
@@ -60,6 +59,10 @@ def namespace_only_requirements(result: ScanResult, stripped: Collection[str]) -
         path = metadata_path(dist)
         if not any(line.path == path for line in dist.record_lines):
             continue
+        # Imported here: most scans meet no setuptools namespace file, and the METADATA editor
+        # pulls in packaging's requirement parser, a large share of a small scan's start-up.
+        from .metadata_edit import MetadataDocument, is_requirement_on
+
         document = MetadataDocument.parse(result.source.read_bytes(path), path)
         requirements = tuple(v for v in document.values("Requires-Dist") if is_requirement_on(v, SETUPTOOLS))
         if not requirements:
@@ -82,6 +85,8 @@ def drop_rewrites(result: ScanResult, removed: Collection[str]) -> tuple[dict[st
     The RECORD also loses the rows of ``removed``, so these rewrites replace the plan's own
     rewrite of the same RECORD. Returns the rewrites and one description per distribution.
     """
+    from .metadata_edit import drop_requirement, rewrite_record
+
     rewrites: dict[str, bytes] = {}
     described = []
     removed_set = set(removed)

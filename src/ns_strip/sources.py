@@ -201,3 +201,11 @@ def iter_files(source: Source) -> Iterator[str]:
     for directory, listing in source.dirs.items():
         for name in listing.files:
             yield join(directory, name)
+
+
+WHEEL_SUFFIX = ".whl"
+
+
+def is_wheel_path(path: str) -> bool:
+    """Whether a command-line PATH names a wheel file (an unpacked ``x.whl/`` dir is a tree)."""
+    return path.endswith(WHEEL_SUFFIX) and not os.path.isdir(path)
