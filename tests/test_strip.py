@@ -282,3 +282,58 @@ def test_quiet_hides_info(site):
 def test_module_entry_point_and_version():
     proc = run_module("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("ns-strip ")
+
+
+# -- RECORD rows of files already gone (NS401) -------------------------------------------------
+
+def distutils_r1_stripped_site(tmp_path: Path) -> Path:
+    """What Gentoo's distutils-r1 leaves: declared namespace files deleted, RECORD untouched."""
+    site = tmp_path / "site"
+    add_distribution(site, "ruamel.yaml", {
+        "ruamel.yaml-0.17-py3.11-nspkg.pth": "import sys\n",
+        "ruamel/__init__.py": PKG_RESOURCES_INIT,
+        "ruamel/__pycache__/__init__.cpython-311.pyc": b"pyc",
+        "ruamel/yaml/__init__.py": "",
+        "ruamel/yaml/main.py": "",
+    }, metadata_files={"namespace_packages.txt": "ruamel\n"})
+    for leftover in ("ruamel.yaml-0.17-py3.11-nspkg.pth", "ruamel/__init__.py",
+                     "ruamel/__pycache__/__init__.cpython-311.pyc", "ruamel_yaml-1.0.dist-info/namespace_packages.txt"):
+        (site / leftover).unlink()
+    return site
+
+
+def test_scan_reports_record_rows_of_missing_files(tmp_path):
+    site = distutils_r1_stripped_site(tmp_path)
+    code, out, _ = run_cli("scan", "--json", str(site))
+    (finding,) = [f for f in json.loads(out)["findings"] if f["code"] == "NS401"]
+    assert finding["path"] == "ruamel_yaml-1.0.dist-info/RECORD"
+    assert sorted(finding["missing"]) == sorted([
+        "ruamel.yaml-0.17-py3.11-nspkg.pth", "ruamel/__init__.py", "ruamel/__pycache__/__init__.cpython-311.pyc",
+        "ruamel_yaml-1.0.dist-info/namespace_packages.txt",
+    ])
+    assert code == 0  # a warning
+
+
+def test_strip_after_distutils_r1_drops_the_stale_rows(tmp_path):
+    site = distutils_r1_stripped_site(tmp_path)
+    code, out, err = run_cli("strip", "--json", str(site))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["removed"] == []
+    assert len(result["dropped_rows"]) == 4
+    assert result["rewritten"] == ["ruamel_yaml-1.0.dist-info/RECORD"]
+    assert [f for f in result["findings"] if f["code"] == "NS401"] == []
+    assert_records_true(site)
+    before = snapshot(site)
+    code, out, _ = run_cli("strip", str(site))
+    assert snapshot(site) == before and "Nothing to strip" in out
+
+
+def test_strip_keeps_rows_of_other_missing_files(tmp_path):
+    site = distutils_r1_stripped_site(tmp_path)
+    (site / "ruamel" / "yaml" / "main.py").unlink()  # not a namespace file: the RECORD is right to complain
+    code, out, _ = run_cli("strip", "--json", str(site))
+    result = json.loads(out)
+    (finding,) = [f for f in result["findings"] if f["code"] == "NS401"]
+    assert finding["missing"] == ["ruamel/yaml/main.py"]
+    assert "ruamel/yaml/main.py," in (site / "ruamel_yaml-1.0.dist-info" / "RECORD").read_text()

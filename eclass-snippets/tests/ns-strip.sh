@@ -367,12 +367,16 @@ test_after_distutils_r1() {
 	assert_not_log '^ewarn: '
 }
 
-describe distutils_r1_did_all "a tree distutils-r1 already stripped is left unchanged"
+describe distutils_r1_did_all "after distutils-r1's strip only its stale RECORD rows go, then nothing changes"
 test_distutils_r1_did_all() {
 	built_package did_all ruamel_std
 	assert_missing "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
-	expect_unchanged "${SITE}" expect_success "${T}/strip.log" ns-strip_python_compile
+	# distutils-r1 deletes the files but not their RECORD rows; ns-strip drops just those rows.
+	expect_success "${T}/strip.log" ns-strip_python_compile
 	assert_not_log 'Stripping'
+	assert_log '^einfo: Dropping RECORD rows of namespace files already removed: '
+	assert_record_true "${SITE}"
+	expect_unchanged "${SITE}" expect_success "${T}/again.log" ns-strip_python_compile
 	assert_imports "${SITE}" "import ruamel.std"
 }
 

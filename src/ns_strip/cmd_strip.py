@@ -10,7 +10,8 @@ from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_opt
 from .errors import ApplyError
 from .plan import StripPlan, plan_strip
 from .report import Report
-from .scan import ScanResult, scan
+from .findings import Finding
+from .scan import ScanResult, missing_files_finding, scan
 from .sources import Source, TreeSource
 from .wheels import WheelSource, add_output_arguments, apply_change, is_wheel_path, output_path
 
@@ -62,7 +63,8 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
     result = scan(source)
     plan = plan_strip(result, args.keep)
-    report.findings.extend(f for f in result.findings if f.code not in _ACTED_ON)
+    report.findings.extend(_still_true(f, plan) for f in result.findings if f.code not in _ACTED_ON)
+    report.findings[:] = [f for f in report.findings if f is not None]
     dropped = _setuptools_requirement(args, result, plan, report)
     _describe(plan, report, args.dry_run)
     for line in dropped:
@@ -74,6 +76,7 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     report.data.update({
         "removed": plan.removed_paths + [d + "/" for d in plan.empty_dirs],
         "rewritten": sorted(plan.rewrites),
+        "dropped_rows": plan.stale_rows,
         "kept": [k.to_json() for k in plan.kept],
         "dry_run": bool(args.dry_run),
         "recovered": recovered,
@@ -87,14 +90,22 @@ def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: 
                             report: Report) -> list[str]:
     """NS403: report a setuptools requirement only namespaces needed, or drop it when asked."""
     if not args.drop_setuptools_dep:
-        found = setuptools_dep.namespace_only_requirements(result, plan.removed_paths)
+        found = setuptools_dep.namespace_only_requirements(result, plan.removed_paths + plan.stale_rows)
         report.findings.extend(item.finding() for item in found)
         return []
-    rewrites, described = setuptools_dep.drop_rewrites(result, plan.removed_paths)
+    rewrites, described = setuptools_dep.drop_rewrites(result, plan.removed_paths + plan.stale_rows)
     plan.rewrites.update(rewrites)
     if not described:
         report.note(f"No setuptools requirement needed only for namespaces in {args.path}")
     return described
+
+
+def _still_true(finding: Finding, plan: StripPlan) -> Finding | None:
+    """A scan finding as it stands after the plan: NS401 loses the rows strip drops."""
+    if finding.code != "NS401":
+        return finding
+    gone = [path for path in finding.details["missing"] if path not in plan.stale_rows]
+    return missing_files_finding(finding.path, finding.distributions[0], gone) if gone else None
 
 
 def _describe(plan: StripPlan, report: Report, dry_run: bool) -> None:
@@ -106,6 +117,8 @@ def _describe(plan: StripPlan, report: Report, dry_run: bool) -> None:
             report.detail(f"{prefix}Removing {removal.path}")
     for path in plan.empty_dirs:
         report.detail(f"{prefix}Removing empty directory {path}/")
+    if plan.stale_rows:
+        report.action(f"{prefix}Dropping RECORD rows of namespace files already removed: {', '.join(plan.stale_rows)}")
     for path in sorted(plan.rewrites):
         report.action(f"{prefix}Updating {path}")
     for kept in plan.kept:

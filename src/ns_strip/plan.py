@@ -8,7 +8,9 @@ import dataclasses
 import fnmatch
 from collections.abc import Sequence
 
+from .distributions import NAMESPACE_PACKAGES_TXT, is_metadata_dir
 from .metadata_edit import rewrite_record
+from .nspkg import is_nspkg_pth
 from .scan import INIT, PYCACHE, Candidate, KeptFile, ScanResult, dotted
 from .sources import Source, join, parent_of
 
@@ -26,6 +28,9 @@ class StripPlan:
     rewrites: dict[str, bytes]  # RECORD / installed-files.txt path -> new content
     empty_dirs: list[str]  # deepest first
     kept: list[KeptFile]
+    # RECORD rows dropped for namespace files an earlier tool deleted without updating RECORD
+    # (distutils-r1 removes declared namespaces' files this way).
+    stale_rows: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -73,13 +78,39 @@ def plan_strip(result: ScanResult, keep: Sequence[str] = ()) -> StripPlan:
             removals.extend(Removal(p, None, "bytecode") for p in bytecode_of_init(source, candidate.path))
 
     removed = {r.path for r in removals}
+    stale = namespace_leftovers(result)
     rewrites: dict[str, bytes] = {}
     for dist in result.distributions:
         if dist.record_path is None or dist.record_path in removed:
             continue
-        if any(line.path in removed for line in dist.record_lines):
-            rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed, {})
-    return StripPlan(removals, rewrites, _emptied_directories(source, removed), kept)
+        if any(line.path in removed or line.path in stale for line in dist.record_lines):
+            rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed | stale, {})
+    return StripPlan(removals, rewrites, _emptied_directories(source, removed), kept, sorted(stale))
+
+
+_INIT_BYTECODE_BESIDE = ("__init__.pyc", "__init__.pyo")
+
+
+def namespace_leftovers(result: ScanResult) -> set[str]:
+    """Missing files (NS401) that are legacy namespace files: a ``*-nspkg.pth``, a
+    ``namespace_packages.txt``, or an ``__init__`` (source or bytecode) of a directory that
+    now has no ``__init__.py``. Their RECORD rows describe a strip already done."""
+    leftovers = set()
+    for paths in result.missing.values():
+        for path in paths:
+            directory, _, name = path.rpartition("/")
+            if not directory and is_nspkg_pth(name):
+                leftovers.add(path)
+            elif name == NAMESPACE_PACKAGES_TXT and is_metadata_dir(directory):
+                leftovers.add(path)
+            else:
+                package, cache, _ = directory.rpartition("/") if directory.endswith(PYCACHE) else (directory, "", "")
+                is_init = (name.startswith("__init__.") and name.endswith(".pyc")) if cache else (
+                    name == INIT or name in _INIT_BYTECODE_BESIDE)
+                listing = result.source.dirs.get(package) if package else None
+                if is_init and listing is not None and INIT not in listing.files:
+                    leftovers.add(path)
+    return leftovers
 
 
 def _emptied_directories(source: Source, removed: set[str]) -> list[str]:

@@ -17,7 +17,7 @@ from .distributions import Distribution, load_distributions, owners_by_directory
 from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
-from .sources import Source, gc_paused, join
+from .sources import Source, TreeSource, gc_paused, join
 
 INIT = "__init__.py"
 PYCACHE = "__pycache__"
@@ -67,6 +67,8 @@ class ScanResult:
     findings: list[Finding]
     candidates: list[Candidate]
     kept: list[KeptFile]
+    # RECORD (or installed-files.txt) path -> the files it lists that are not there (NS401)
+    missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def dotted(path: str) -> str:
@@ -88,8 +90,34 @@ class _Scanner:
         self._scan_nspkg_pth()
         self._scan_declarations()
         self._scan_packages("", under_regular=False)
+        missing = self._missing_files() if isinstance(self.source, TreeSource) else {}
         namespaces = sorted(self.namespaces.values(), key=lambda n: (n.name, n.style, n.init or ""))
-        return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept)
+        return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept,
+                          missing)
+
+    def _missing_files(self) -> dict[str, list[str]]:
+        """NS401 for RECORD rows whose file is gone (hashes are not re-checked: that would read
+        every installed file). A wheel's RECORD is checked in full when it is opened."""
+        present: dict[str, set[str]] = {}
+        missing: dict[str, list[str]] = {}
+        for dist in self.distributions:
+            if dist.record_path is None:
+                continue
+            gone = []
+            for path in dist.files:
+                if path.startswith("../"):
+                    continue  # scripts and data outside the site dir
+                directory, _, name = path.rpartition("/")
+                names = present.get(directory)
+                if names is None:
+                    listing = self.source.dirs.get(directory)
+                    names = present[directory] = set(listing.files) | listing.links if listing else set()
+                if name not in names:
+                    gone.append(path)
+            if gone:
+                missing[dist.record_path] = gone
+                self.findings.append(missing_files_finding(dist.record_path, dist.name, gone))
+        return missing
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -233,6 +261,12 @@ class _Scanner:
             self._keep(init, "NS111", f"cannot be parsed: {found.error}",
                        f"namespace-like {INIT} of {name} cannot be parsed ({found.error}); kept")
         return False
+
+
+def missing_files_finding(record_path: str, distribution: str, gone: list[str]) -> Finding:
+    shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+    return Finding("NS401", record_path, f"lists {len(gone)} file(s) that are not installed: {shown}",
+                   (distribution,), {"missing": gone})
 
 
 def _purity(found: InitClassification) -> str | None:
