@@ -209,3 +209,17 @@ def test_finding_paths_are_relative_to_the_directory(tmp_path):
     assert findings(out) == [("NS201", f"pkg/sub/other{SUFFIX}")]
     assert data["extensions"][0]["module"] == "pkg.sub.other"
     assert Path(tmp_path, data["extensions"][0]["path"]).is_file()
+
+
+def test_machine_unknown_to_pyelftools_is_named_not_a_traceback(tmp_path):
+    """e_machine is a 16-bit field at offset 18; a value no table knows must still be read."""
+    built = build_elf(tmp_path / "odd.cpython-311-x86_64-linux-gnu.so", "odd")
+    data = bytearray(built.read_bytes())
+    data[18:20] = (0x7FF1).to_bytes(2, "little")
+    built.write_bytes(bytes(data))
+    code, out, err = run_cli("ext", "--json", str(built))
+    assert "Traceback" not in err
+    (ext,) = json.loads(out)["extensions"]
+    assert ext["machine"] == f"machine-{0x7FF1}"
+    assert ext["exported"] == ["odd"]
+    assert any(f["code"] == "NS203" for f in json.loads(out)["findings"])  # the tag says x86_64

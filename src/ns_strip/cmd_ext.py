@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import posixpath
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .extensions import (
     ExtensionInfo,
+    PythonTarget,
     check_extension,
     inspect_extension_file,
     is_shared_library,
@@ -27,10 +30,12 @@ from .extensions import (
     python_target,
 )
 from .extnames import is_extension_filename, parse_extension_filename
-from .extrename import Rename, apply_renames, default_tag, parse_tag_option, plan_rename
 from .extsources import ExtensionTree, namespace_packages, read_records, read_tree, read_wheel
 from .findings import Finding
 from .report import Report
+
+if TYPE_CHECKING:
+    from .extrename import Rename
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Report:
     if (args.python_tag or args.dry_run) and not args.rename:
         raise UsageError("--python-tag and --dry-run go with --rename")
-    tag, extension = parse_tag_option(args.python_tag) if args.python_tag else default_tag()
+    tag: tuple[str | None, str | None] = (None, None)
+    if args.rename:
+        # extrename brings RECORD rewriting (metadata_edit: installer, packaging), which a plain
+        # inspection never needs: imported only for --rename.
+        from .extrename import default_tag, parse_tag_option
+
+        tag = parse_tag_option(args.python_tag) if args.python_tag else default_tag()
     report = Report()
     report.data["extensions"] = []
     if args.rename:
@@ -67,12 +78,20 @@ def run(args: argparse.Namespace) -> Report:
         path = Path(text)
         root, tree = _read(path, args.rename)
         findings = []
+        # The interpreter a file is installed for depends on its directory only (no extension's
+        # file name looks like python3.11): one lookup per directory, not per file.
+        targets: dict[str, PythonTarget | None] = {}
         for info in tree.extensions:
-            target = python_target(os.path.abspath(root / info.path)) if root is not None else None
+            target = None
+            if root is not None:
+                directory = posixpath.dirname(info.path)
+                if directory not in targets:
+                    targets[directory] = python_target(os.path.abspath(root / directory))
+                target = targets[directory]
             findings += check_extension(info, target=target)
         findings += namespace_takeovers(tree.extensions, tree.namespaces)
         if args.rename and root is not None:
-            findings = _rename(root, tree, findings, (tag, extension), bool(args.dry_run), report)
+            findings = _rename(root, tree, findings, tag, bool(args.dry_run), report)
         report.findings += sorted(findings, key=lambda finding: (finding.path, finding.code))
         report.data["extensions"] += [info.to_json() for info in tree.extensions]
         for line in tree.skipped:
@@ -132,6 +151,8 @@ def _rename(
     dry_run: bool,
     report: Report,
 ) -> list[Finding]:
+    from .extrename import apply_renames, plan_rename
+
     renames: list[Rename] = []
     refusals: list[Finding] = []
     for info in tree.extensions:

@@ -109,7 +109,7 @@ def inspect_extension(stream: BinaryIO, relpath: str, *, distributions: Iterable
         problem = None
     except MalformedBinary as exc:
         binary, problem = None, str(exc)
-    return ExtensionInfo(relpath, name, module_name(relpath), binary, problem, tuple(distributions))
+    return ExtensionInfo(relpath, name, _module_name(relpath, name), binary, problem, tuple(distributions))
 
 
 def inspect_extension_file(path: Path, relpath: str, *, distributions: Iterable[str] = ()) -> ExtensionInfo:
@@ -133,9 +133,14 @@ def import_path(relpath: str) -> str:
 
 
 def module_name(relpath: str) -> str | None:
-    path = import_path(relpath)
-    *packages, filename = path.split("/")
-    parts = [*packages, parse_extension_filename(filename).module]
+    return _module_name(relpath, parse_extension_filename(posixpath.basename(relpath)))
+
+
+def _module_name(relpath: str, name: ExtensionName) -> str | None:
+    # ``name`` is the parsed base name of ``relpath`` (which import_path leaves as it is): a
+    # caller that has parsed it already does not parse it again.
+    *packages, _ = import_path(relpath).split("/")
+    parts = [*packages, name.module]
     return ".".join(parts) if all(part.isidentifier() for part in parts) else None
 
 

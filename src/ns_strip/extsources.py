@@ -22,7 +22,6 @@ from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file
 from .extnames import is_extension_filename
 from .initfile import classify_init
 from .sources import Source, TreeSource, join
-from .wheels import WheelSource
 
 MAX_INIT_BYTES = 1 << 20  # a namespace __init__.py is a few lines; larger ones are regular packages
 
@@ -72,6 +71,8 @@ def read_tree(root: Path) -> ExtensionTree:
 
 def read_wheel(path: Path) -> ExtensionTree:
     """A wheel, validated as every command validates one (unsafe wheels are refused, exit 3)."""
+    from .wheels import WheelSource  # installer and packaging load only when a wheel is read
+
     with WheelSource.open(path) as source:
         return _read_source(source, lambda relpath, owners: inspect_extension(
             io.BytesIO(source.read_bytes(relpath)), relpath, distributions=owners))

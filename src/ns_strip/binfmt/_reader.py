@@ -38,14 +38,22 @@ class Reader:
             )
 
     def read(self, offset: int, size: int, what: str) -> bytes:
-        self.check(offset, size, what)
+        if offset < 0 or size < 0 or offset + size > self.size:
+            self.check(offset, size, what)  # raises
         if size == 0:
             return b""
         first = offset // BLOCK_SIZE
         last = (offset + size - 1) // BLOCK_SIZE
         if first == last:
+            # The common case (a header, a few entries, a name), inlined: a dozen such reads
+            # per file make function calls a visible share of inspecting a small extension.
             start = offset - first * BLOCK_SIZE
-            return self._block(first)[start : start + size]
+            block = self._blocks.get(first)
+            if block is None:
+                block = self._block(first)
+            else:
+                self._blocks.move_to_end(first)
+            return block[start : start + size]
         if size > BLOCK_SIZE * 4:
             # Large tables are read directly rather than churning the cache.
             self._stream.seek(offset)

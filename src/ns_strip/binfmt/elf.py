@@ -22,16 +22,21 @@ Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`a
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 
 from . import INIT_PREFIXES, MAX_INIT_SYMBOLS, Binary, BinaryImage
 from ._reader import MalformedBinary, Reader, decode_name
 
 MAX_SEGMENTS = 1024  # real shared objects have about a dozen program headers
+MAX_PROGRAM_HEADER_TABLE = 64 * 1024  # read in one piece up to this size (MAX_SEGMENTS of 56 bytes fit)
 MAX_DYNAMIC_ENTRIES = 8192  # real ones have fewer than a hundred
 MAX_NEEDED = 1024
 MAX_SYMBOLS = 1 << 22  # ten times the dynamic symbols of the largest libraries known
 SYMBOL_CHUNK = 4096  # symbols decoded per read
+# A dynamic string table up to this size is read whole to look at symbol names (one read instead
+# of one per symbol); a larger one is read through the reader's block cache, name by name.
+MAX_STRTAB_IN_MEMORY = 1 << 20
 
 PT_LOAD = 1
 PT_DYNAMIC = 2
@@ -179,12 +184,18 @@ class _ElfView:
         if count and phentsize < phdr.size:
             raise MalformedBinary(f"program header size {phentsize} is too small")
         self._reader.check(phoff, count * phentsize, f"program header table ({count} entries)")
+        # The table fits the file (checked above). An ordinary one (a dozen entries of 56 bytes)
+        # is read at once; one with padded entries could be tens of megabytes of which only the
+        # first bytes of each entry are used, so that is read entry by entry.
+        whole = count * phentsize <= MAX_PROGRAM_HEADER_TABLE
+        table = self._reader.read(phoff, count * phentsize, "program header table") if whole else b""
         wide = self._word_size == 64
         dynamic = None
         for index in range(count):
-            # One entry per read: the table fits the file (checked above), but a padded entry
-            # size could make it tens of megabytes, and only the first bytes of each are used.
-            fields = phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
+            if whole:
+                fields = phdr.unpack_from(table, index * phentsize)
+            else:
+                fields = phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
             if wide:
                 p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
             else:
@@ -203,11 +214,11 @@ class _ElfView:
         # At most MAX_DYNAMIC_ENTRIES + 1 entries (131 KB): read at once, decoded in bulk.
         raw = self._reader.read(offset, count * dyn.size, "dynamic segment")
         tags: dict[str, list[int]] = {}
-        for index, (tag, value) in enumerate(dyn.iter_unpack(raw)):
+        # At most MAX_DYNAMIC_ENTRIES entries and their DT_NULL: past that, the loop ends and
+        # the segment is refused, whatever the last entry added.
+        for tag, value in dyn.iter_unpack(raw):
             if tag == 0:  # DT_NULL
                 return tags
-            if index == MAX_DYNAMIC_ENTRIES:
-                break
             name = names.get(tag)
             if name is not None:
                 values = tags.setdefault(name, [])
@@ -236,22 +247,26 @@ class _ElfView:
         self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")
         if self._word_size == 32:
             layout = self._endian + "IIIBBH"  # name, value, size, info, other, shndx
-            fields = (0, 3, 5)
+            fields = operator.itemgetter(0, 3, 5)
         else:
             layout = self._endian + "IBBHQQ"  # name, info, other, shndx, value, size
-            fields = (0, 1, 3)
+            fields = operator.itemgetter(0, 1, 3)
+        strtab_size = self._strtab_end - self._strtab
+        strings = None
+        if count and strtab_size <= MAX_STRTAB_IN_MEMORY:
+            strings = self._reader.read(self._strtab, strtab_size, "dynamic string table")
         found: list[str] = []
         for start in range(0, count, SYMBOL_CHUNK):
             chunk = self._reader.read(
                 symtab + start * entry_size, min(SYMBOL_CHUNK, count - start) * entry_size, "dynamic symbol table"
             )
             for entry in struct.iter_unpack(layout, chunk):
-                name, info, shndx = (entry[i] for i in fields)
+                name, info, shndx = fields(entry)
                 if shndx == SHN_UNDEF or info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
                     continue
                 if info & 0xF not in (STT_FUNC, STT_NOTYPE, STT_GNU_IFUNC):
                     continue
-                if self._is_init_symbol(name):
+                if strings.startswith(_INIT_PREFIX_BYTES, name) if strings is not None else self._is_init_symbol(name):
                     found.append(self._string(name, "symbol name"))
                     if len(found) >= MAX_INIT_SYMBOLS:
                         return tuple(found)
