@@ -17,9 +17,6 @@ import io
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from installer.records import parse_record_file
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from .distributions import RecordLine
 from .errors import BadInputError
@@ -136,6 +133,10 @@ class MetadataDocument:
 
     def require_version(self, minimum: str) -> None:
         """Raise Metadata-Version to ``minimum`` when it is lower (fields of that version are added)."""
+        # packaging is imported where it is used: every strip and wheel rewrite imports this
+        # module for RECORD, and packaging's parsers cost about 25 ms of start-up.
+        from packaging.version import InvalidVersion, Version
+
         for header in self.headers:
             if header.name.lower() != "metadata-version":
                 continue
@@ -155,6 +156,10 @@ class MetadataDocument:
 
 def is_requirement_on(value: str, project: str) -> bool:
     """Whether a Requires-Dist value names ``project`` unconditionally of extras."""
+    # Imported here, as in require_version.
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     try:
         requirement = Requirement(value)
     except InvalidRequirement:
