@@ -12,8 +12,8 @@ from .errors import UsageError
 from .importnames import ImportLayout, compute_layout, layout_findings, matches_declaration
 from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
-from .sources import Source
-from .wheels import WheelSource, add_output_arguments, apply_change, is_wheel_path, output_path
+from .sources import Source, is_wheel_path
+from .wheels import WheelSource, add_output_arguments, apply_change, output_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

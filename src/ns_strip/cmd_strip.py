@@ -12,8 +12,8 @@ from .plan import StripPlan, plan_strip
 from .report import Report
 from .findings import Finding
 from .scan import ScanResult, missing_files_finding, scan
-from .sources import Source, TreeSource
-from .wheels import WheelSource, add_output_arguments, apply_change, is_wheel_path, output_path
+from .sources import Source, TreeSource, is_wheel_path
+from .wheels import WheelSource, add_output_arguments, apply_change, output_path
 
 # Findings that strip turns into actions: in its output they are the "Stripping" lines.
 _ACTED_ON = ("NS101", "NS102", "NS103", "NS104")

@@ -69,7 +69,6 @@ from .extnames import is_extension_filename
 from .metadata_edit import csv_row, line_ending, rewrite_record
 from .sources import DirListing, Source, TreeSource, parent_of
 
-WHEEL_SUFFIX = ".whl"
 # Schemes installed into the site dir itself; their members are shown as installed.
 SITE_SCHEMES = ("purelib", "platlib")
 
@@ -115,11 +114,6 @@ def is_wheel_filename(name: str) -> bool:
     except (ValueError, InstallerError):
         return False
     return True
-
-
-def is_wheel_path(path: str) -> bool:
-    """Whether a command-line PATH names a wheel file (an unpacked ``x.whl/`` dir is a tree)."""
-    return path.endswith(WHEEL_SUFFIX) and not os.path.isdir(path)
 
 
 @dataclasses.dataclass(frozen=True)
