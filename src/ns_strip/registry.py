@@ -3,13 +3,15 @@ SQLite, so the last package to leave a namespace takes with it what the toolkit 
 interpreter left there, and nothing a package still ships.
 
 Crash safety rests on one order. A command first commits its change of the bookkeeping
-together with a *pending* row for every directory whose files must follow; then it brings
-each such directory in line with the bookkeeping, every step of which can run again; then,
-per directory, it commits what it created and deletes the pending row. A ``kill -9`` before
-the first commit changes nothing; after it, the pending rows say which directories to look
-at, and every later registry command (or ``verify --repair``) settles them first. What to do
-in a directory is always decided from the bookkeeping and the files as they are then, never
-replayed from a log, so settling twice is settling once.
+together with a *pending* row for every directory whose files must follow (one whose plan,
+made in that transaction, has a step to do or a row to change: most have neither, and then
+the command is that one commit); then it brings each such directory in line with the
+bookkeeping, every step of which can run again; then it commits, in one transaction, what it
+created and deletes the pending rows. A ``kill -9`` before the first commit changes nothing;
+after it, the pending rows say which directories to look at, and every later registry command
+(or ``verify --repair``) settles them first. What to do in a directory is always decided from
+the bookkeeping and the files as they are then, never replayed from a log, so settling twice
+is settling once.
 
 Several processes serialise on an exclusive ``flock`` of ``<db>.lock`` held for the whole
 command (the file-system steps are not covered by SQLite's own locking), and on
@@ -32,7 +34,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import ApplyError, BadInputError
+from .errors import ApplyError, BadInputError, NsStripError
 from .findings import Finding
 from .journal import Checkpoints  # the same NS_STRIP_TEST_KILL_AT test hook as strip
 from .manifest import Manifest, check_inside_root, host_path, namespace_name
@@ -171,13 +173,69 @@ class Registry:
         self.changes: list[Change] = []  # done by this command
         self.recovered: list[Change] = []  # done to finish an interrupted command
         self.findings: list[Finding] = []
+        # Paths resolved once per session, not once per use: resolving is a system call per
+        # component, and one command asks about the same few paths many times.
+        self._site_paths: dict[str, Path] = {}
+        self._real_paths: dict[Path, str] = {}
 
     # -- paths -----------------------------------------------------------------------------
 
     def site_path(self, site_dir: str) -> Path:
-        path = host_path(self.root, site_dir, "a manifest's site_dir")
-        check_inside_root(self.root, path)
+        path = self._site_paths.get(site_dir)
+        if path is None:
+            path = host_path(self.root, site_dir, "a manifest's site_dir")
+            self._check_inside_root(path)
+            self._site_paths[site_dir] = path
         return path
+
+    @contextlib.contextmanager
+    def _resolving(self) -> Iterator[None]:
+        """The span in which resolved paths are reused: one session. The next resolves afresh."""
+        self._site_paths.clear()
+        self._real_paths.clear()
+        try:
+            yield
+        finally:
+            self._site_paths.clear()
+            self._real_paths.clear()
+
+    def _real(self, path: Path) -> str:
+        real = self._real_paths.get(path)
+        if real is None:
+            real = self._real_paths[path] = os.path.realpath(path)
+        return real
+
+    def _resolve(self, base: Path, relative: str) -> str:
+        """``os.path.realpath(base / relative)``, with ``base`` resolved once.
+
+        Below it, only ``relative``'s own components are looked at; if one is a link the whole
+        path is resolved as before.
+        """
+        real = self._real(base)
+        parts = relative.split("/")
+        if all(part not in ("", ".", "..") for part in parts):
+            for part in parts:
+                real = os.path.join(real, part)
+                if os.path.islink(real):
+                    break
+            else:
+                return real  # no link below base: the resolved base joined with relative
+        return os.path.realpath(base / relative)
+
+    def _check_inside_root(self, path: Path) -> None:
+        """``check_inside_root`` with the root resolved once per session."""
+        if self.root is None:
+            return
+        root = Path(self.root)
+        real_root = self._real(root)
+        real = self._real_paths[path] = self._resolve(root, os.path.relpath(path, root))
+        if os.path.commonpath([real, real_root]) != real_root:
+            check_inside_root(self.root, path)  # resolves afresh, and raises its refusal
+
+    def _leaves(self, base: Path, directory: str) -> bool:
+        """Whether ``base/directory`` resolves outside ``base`` (a symbolic link carries it out)."""
+        real_base = self._real(base)
+        return os.path.commonpath([self._resolve(base, directory), real_base]) != real_base
 
     def manifest_path(self, manifest: str) -> Path:
         return host_path(self.root, manifest, "MANIFEST")
@@ -187,21 +245,22 @@ class Registry:
     @contextlib.contextmanager
     def session(self, write: bool) -> Iterator[sqlite3.Connection | None]:
         """Lock, open and check the database. Read-only sessions yield None when there is none."""
-        if write:
-            self._make_db_directory()
-        elif not self.db.exists():
-            yield None
-            return
-        with self._locked(exclusive=write), self.database_errors():
-            connection = self._connect(write)
-            try:
-                # A database killed before its first commit holds no tables: nothing registered.
-                yield connection if write or self._has_schema(connection) else None
-            finally:
-                connection.close()
+        with self._resolving():
+            if write:
+                self._make_db_directory()
+            elif not self.db.exists():
+                yield None
+                return
+            with self._locked(exclusive=write), self.database_errors():
+                connection = self._connect(write)
+                try:
+                    # A database killed before its first commit holds no tables: nothing registered.
+                    yield connection if write or self._has_schema(connection) else None
+                finally:
+                    connection.close()
 
     def _make_db_directory(self) -> None:
-        check_inside_root(self.root, self.db.parent)  # before mkdir: create nothing outside
+        self._check_inside_root(self.db.parent)  # before mkdir: create nothing outside
         try:
             self.db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -325,7 +384,7 @@ class Registry:
                     [(manifest.site_dir, directory, manifest.package, json.dumps(manifest.portions.get(directory, [])))
                      for directory in manifest.namespaces],
                 )
-                self._mark_pending(connection, earlier + [(manifest.site_dir, d) for d in manifest.namespaces])
+                self._mark_due(connection, earlier + [(manifest.site_dir, d) for d in manifest.namespaces])
             self.settle_pending(connection)
         return known
 
@@ -336,7 +395,7 @@ class Registry:
             self.settle_pending(connection, recovering=True)
             with self.transaction(connection):
                 known, earlier = self._forget(connection, package)
-                self._mark_pending(connection, earlier)
+                self._mark_due(connection, earlier)
             self.settle_pending(connection)
         return known
 
@@ -354,6 +413,42 @@ class Registry:
         # Retired directories ride along: each command looks at them again.
         rows = list(directories) + connection.execute("SELECT site_dir, directory FROM retired").fetchall()
         connection.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)", rows)
+
+    def _mark_due(self, connection: sqlite3.Connection, directories: Iterable[tuple[str, str]]) -> None:
+        """Mark pending only the directories whose settling would change a file or a row.
+
+        Called inside the transaction of the change, under the exclusive lock, so the plan is
+        the one settling would make right after the commit. Most commands (a second package in
+        a namespace, a remove that leaves others) then settle nothing, and skip the second
+        durable commit that only cleared the mark: the registry's throughput is its commits.
+        """
+        retired = set(connection.execute("SELECT site_dir, directory FROM retired").fetchall())
+        rows = set(directories) | retired
+        due = {row for row in rows if self._needs_settling(connection, row, row in retired)}
+        # A parent's plan depends on its children being gone (an empty directory goes, deepest
+        # first), so the parent of a directory that is due is due with it.
+        due |= {(site, parent) for site, parent in rows
+                if any(s == site and d.startswith(parent + "/") for s, d in due)}
+        connection.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)", sorted(due))
+
+    def _needs_settling(self, connection: sqlite3.Connection, row: tuple[str, str], retired: bool) -> bool:
+        """Whether _settle would do anything: a file step, a row to write, or a finding to give."""
+        site_dir, directory = row
+        state = self.state(connection, site_dir, directory)
+        findings = len(self.findings)
+        try:
+            base = self.site_path(site_dir)
+            plan = self.plan(state, base)
+        except NsStripError:
+            return True  # settling reports it, after the change is committed, as it always did
+        finally:
+            found = self.findings[findings:]
+            del self.findings[findings:]  # settling gives the finding once, when it runs
+        if plan.changes or found:
+            return True
+        if state.created_sha256 != (PLACEHOLDER_SHA256 if plan.owns_placeholder else None):
+            return True
+        return retired != (not state.packages and (base / directory).is_dir())
 
     def packages(self) -> list[PackageRow]:
         with self.session(write=False) as connection:
@@ -394,32 +489,47 @@ class Registry:
         )
 
     def settle_pending(self, connection: sqlite3.Connection, recovering: bool = False) -> None:
-        """Bring every pending directory in line; ``recovering``: left by an interrupted command."""
+        """Bring every pending directory in line; ``recovering``: left by an interrupted command.
+
+        The file steps of all directories come first, then one transaction records them all
+        (one durable commit, not one per directory). A kill in between leaves every mark in
+        place, and settling again decides from the files as they are, so it is settling once.
+        """
         rows = connection.execute("SELECT site_dir, directory FROM pending").fetchall()
         done = self.recovered if recovering else self.changes
-        for site_dir, directory in _depth_first(rows):
-            self._settle(connection, self.state(connection, site_dir, directory), done)
+        settled: list[tuple[DirectoryState, DirectoryPlan, bool]] = []
+        try:
+            for site_dir, directory in _depth_first(rows):
+                settled.append(self._settle(self.state(connection, site_dir, directory), done))
+        finally:
+            # Also when a later directory failed: what the earlier ones did is recorded.
+            if settled:
+                self._record_settled(connection, settled)
 
-    def _settle(self, connection: sqlite3.Connection, state: DirectoryState, done: list[Change]) -> None:
+    def _settle(self, state: DirectoryState, done: list[Change]) -> tuple[DirectoryState, DirectoryPlan, bool]:
         base = self.site_path(state.site_dir)
         plan = self.plan(state, base)
         for change in plan.changes:
             self.checkpoint()
             _carry_out(change, base, self.checkpoint)
             done.append(change)
-        exists = (base / state.directory).is_dir()
+        return state, plan, (base / state.directory).is_dir()
+
+    def _record_settled(self, connection: sqlite3.Connection,
+                        settled: list[tuple[DirectoryState, DirectoryPlan, bool]]) -> None:
         with self.transaction(connection):
-            key = (state.site_dir, state.init)
-            if plan.owns_placeholder:
-                connection.execute("INSERT OR REPLACE INTO created VALUES (?, ?, ?)", key + (PLACEHOLDER_SHA256,))
-            else:
-                connection.execute("DELETE FROM created WHERE site_dir = ? AND path = ?", key)
-            where = (state.site_dir, state.directory)
-            if not state.packages and exists:
-                connection.execute("INSERT OR IGNORE INTO retired VALUES (?, ?)", where)
-            else:
-                connection.execute("DELETE FROM retired WHERE site_dir = ? AND directory = ?", where)
-            connection.execute("DELETE FROM pending WHERE site_dir = ? AND directory = ?", where)
+            for state, plan, exists in settled:
+                key = (state.site_dir, state.init)
+                if plan.owns_placeholder:
+                    connection.execute("INSERT OR REPLACE INTO created VALUES (?, ?, ?)", key + (PLACEHOLDER_SHA256,))
+                else:
+                    connection.execute("DELETE FROM created WHERE site_dir = ? AND path = ?", key)
+                where = (state.site_dir, state.directory)
+                if not state.packages and exists:
+                    connection.execute("INSERT OR IGNORE INTO retired VALUES (?, ?)", where)
+                else:
+                    connection.execute("DELETE FROM retired WHERE site_dir = ? AND directory = ?", where)
+                connection.execute("DELETE FROM pending WHERE site_dir = ? AND directory = ?", where)
 
     def plan(self, state: DirectoryState, base: Path) -> DirectoryPlan:
         """What to do in one directory, from the bookkeeping and the files as they are now."""
@@ -431,8 +541,7 @@ class Registry:
 
     def _plan(self, state: DirectoryState, base: Path) -> DirectoryPlan:
         path = base / state.directory
-        real_base = os.path.realpath(base)
-        if os.path.commonpath([os.path.realpath(path), real_base]) != real_base:
+        if self._leaves(base, state.directory):
             self.findings.append(Finding(
                 "NS113", state.directory, "namespace directory is a symbolic link leaving its site dir; not touched",
                 state.packages, {"site_dir": state.site_dir},
@@ -575,36 +684,37 @@ class Registry:
 
         Returns where an unreadable old database was moved, if it was.
         """
-        self._make_db_directory()
-        with self._locked(exclusive=True), self.database_errors():
-            moved = self._set_aside_if_unreadable()
-            fresh = self.db.with_name(self.db.name + ".rebuild")
-            for leftover in _database_files(fresh):
-                leftover.unlink(missing_ok=True)
-            connection = self._connect(write=True, path=fresh)
-            try:
-                with self.transaction(connection):
-                    for manifest, label, sha256 in manifests:
-                        mode = placeholders or self._found_placeholder_mode(manifest)
-                        connection.execute("INSERT INTO packages VALUES (?, ?, ?, ?, ?)",
-                                           (manifest.package, manifest.site_dir, label, sha256, mode))
-                        rows = [(manifest.site_dir, d, manifest.package, json.dumps(manifest.portions.get(d, [])))
-                                for d in manifest.namespaces]
-                        connection.executemany("INSERT INTO contributions VALUES (?, ?, ?, ?)", rows)
-                        connection.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)",
-                                               [row[:2] for row in rows])
-            finally:
-                connection.close()
-            for stale in _database_files(self.db)[1:]:
-                stale.unlink(missing_ok=True)  # a journal of the old database must not touch the new one
-            self.checkpoint()
-            os.replace(fresh, self.db)
-            self.checkpoint()
-            connection = self._connect(write=True)
-            try:
-                self.settle_pending(connection)
-            finally:
-                connection.close()
+        with self._resolving():
+            self._make_db_directory()
+            with self._locked(exclusive=True), self.database_errors():
+                moved = self._set_aside_if_unreadable()
+                fresh = self.db.with_name(self.db.name + ".rebuild")
+                for leftover in _database_files(fresh):
+                    leftover.unlink(missing_ok=True)
+                connection = self._connect(write=True, path=fresh)
+                try:
+                    with self.transaction(connection):
+                        for manifest, label, sha256 in manifests:
+                            mode = placeholders or self._found_placeholder_mode(manifest)
+                            connection.execute("INSERT INTO packages VALUES (?, ?, ?, ?, ?)",
+                                               (manifest.package, manifest.site_dir, label, sha256, mode))
+                            rows = [(manifest.site_dir, d, manifest.package, json.dumps(manifest.portions.get(d, [])))
+                                    for d in manifest.namespaces]
+                            connection.executemany("INSERT INTO contributions VALUES (?, ?, ?, ?)", rows)
+                            connection.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)",
+                                                   [row[:2] for row in rows])
+                finally:
+                    connection.close()
+                for stale in _database_files(self.db)[1:]:
+                    stale.unlink(missing_ok=True)  # a journal of the old database must not touch the new one
+                self.checkpoint()
+                os.replace(fresh, self.db)
+                self.checkpoint()
+                connection = self._connect(write=True)
+                try:
+                    self.settle_pending(connection)
+                finally:
+                    connection.close()
         return moved
 
     def _found_placeholder_mode(self, manifest: Manifest) -> str:
