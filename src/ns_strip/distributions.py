@@ -11,6 +11,7 @@ the rest go to them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import posixpath
 import re
@@ -42,8 +43,10 @@ class Distribution:
     record_lines: list[RecordLine]
     declared_namespaces: list[str] | None  # None: no namespace_packages.txt
 
-    @property
+    @functools.cached_property
     def files(self) -> list[str]:
+        # Asked for many times per scan (owners, declarations, NS401); the lines never change
+        # after loading: a rewrite produces new bytes, not new lines.
         return [line.path for line in self.record_lines if line.path is not None]
 
     @property
