@@ -59,6 +59,19 @@ def add_distribution(site: Path, name: str, files: dict[str, bytes | str], versi
     return site / dist_info
 
 
+def add_egg_info_zope_foo(site: Path, init: str) -> Path:
+    """A legacy egg-info install of zope.foo: ``installed-files.txt`` names files relative to it."""
+    (site / "zope").mkdir(parents=True)
+    (site / "zope" / "__init__.py").write_text(init)
+    (site / "zope" / "foo.py").write_text("")
+    egg = site / "zope.foo-1.0-py3.11.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: zope.foo\nVersion: 1.0\n")
+    (egg / "namespace_packages.txt").write_text("zope\n")
+    (egg / "installed-files.txt").write_text("../zope/__init__.py\n../zope/foo.py\nPKG-INFO\nnamespace_packages.txt\n")
+    return egg
+
+
 def snapshot(root: Path) -> dict[str, object]:
     """Every file (bytes), link (target) and directory below ``root``, for exact comparisons."""
     result: dict[str, object] = {}

@@ -9,7 +9,7 @@ import pytest
 
 from ns_strip.scan import scan
 from ns_strip.sources import TreeSource
-from nstree import FALLBACK_INIT, PKG_RESOURCES_INIT, PKGUTIL_INIT, add_distribution, run_cli
+from nstree import FALLBACK_INIT, PKG_RESOURCES_INIT, PKGUTIL_INIT, add_distribution, add_egg_info_zope_foo, run_cli
 
 NSPKG_LINE = (
     "import sys, types, os;p = os.path.join(sys._getframe(1).f_locals['sitedir'], *{parts!r});"
@@ -145,14 +145,7 @@ def test_tree_without_metadata(tmp_path):
 
 def test_egg_info_installed_files_map_owners(tmp_path):
     site = tmp_path / "site"
-    (site / "zope").mkdir(parents=True)
-    (site / "zope" / "__init__.py").write_text(PKG_RESOURCES_INIT)
-    (site / "zope" / "foo.py").write_text("")
-    egg = site / "zope.foo-1.0-py3.11.egg-info"
-    egg.mkdir()
-    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: zope.foo\nVersion: 1.0\n")
-    (egg / "namespace_packages.txt").write_text("zope\n")
-    (egg / "installed-files.txt").write_text("../zope/__init__.py\n../zope/foo.py\nPKG-INFO\nnamespace_packages.txt\n")
+    add_egg_info_zope_foo(site, PKG_RESOURCES_INIT)
     result = scan(TreeSource.open(str(site)))
     assert {(f.code, f.path, f.distributions) for f in result.findings} == {
         ("NS102", "zope/__init__.py", ("zope.foo",)),

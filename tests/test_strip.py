@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from installer.records import RecordEntry, parse_record_file
-from nstree import PKG_RESOURCES_INIT, PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
+from nstree import PKG_RESOURCES_INIT, PKGUTIL_INIT, add_distribution, add_egg_info_zope_foo, run_cli, run_module, snapshot
 from test_scan import populated_site
 
 
@@ -140,14 +140,7 @@ def test_tree_without_record(tmp_path):
 
 
 def test_egg_info_installed_files_rewritten(tmp_path):
-    (tmp_path / "zope").mkdir()
-    (tmp_path / "zope" / "__init__.py").write_text(PKGUTIL_INIT)
-    (tmp_path / "zope" / "foo.py").write_text("")
-    egg = tmp_path / "zope.foo-1.0-py3.11.egg-info"
-    egg.mkdir()
-    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: zope.foo\nVersion: 1.0\n")
-    (egg / "namespace_packages.txt").write_text("zope\n")
-    (egg / "installed-files.txt").write_text("../zope/__init__.py\n../zope/foo.py\nPKG-INFO\nnamespace_packages.txt\n")
+    egg = add_egg_info_zope_foo(tmp_path, PKGUTIL_INIT)
     assert run_cli("strip", str(tmp_path))[0] == 0
     assert (egg / "installed-files.txt").read_text() == "../zope/foo.py\nPKG-INFO\n"
 
