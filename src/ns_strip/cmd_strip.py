@@ -8,9 +8,9 @@ from pathlib import Path
 from . import journal, setuptools_dep
 from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
 from .errors import ApplyError
+from .findings import Finding
 from .plan import StripPlan, plan_strip
 from .report import Report
-from .findings import Finding
 from .scan import ScanResult, missing_files_finding, scan
 from .sources import Source, TreeSource, is_wheel_path
 from .wheels import WheelSource, add_output_arguments, apply_change, output_path
@@ -63,8 +63,11 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
     result = scan(source)
     plan = plan_strip(result, args.keep)
-    report.findings.extend(_still_true(f, plan) for f in result.findings if f.code not in _ACTED_ON)
-    report.findings[:] = [f for f in report.findings if f is not None]
+    for finding in result.findings:
+        if finding.code not in _ACTED_ON:
+            still = _still_true(finding, plan)
+            if still is not None:
+                report.findings.append(still)
     dropped = _setuptools_requirement(args, result, plan, report)
     _describe(plan, report, args.dry_run)
     for line in dropped:

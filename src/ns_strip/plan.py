@@ -104,9 +104,12 @@ def namespace_leftovers(result: ScanResult) -> set[str]:
             elif name == NAMESPACE_PACKAGES_TXT and is_metadata_dir(directory):
                 leftovers.add(path)
             else:
-                package, cache, _ = directory.rpartition("/") if directory.endswith(PYCACHE) else (directory, "", "")
-                is_init = (name.startswith("__init__.") and name.endswith(".pyc")) if cache else (
-                    name == INIT or name in _INIT_BYTECODE_BESIDE)
+                in_cache = directory == PYCACHE or directory.endswith("/" + PYCACHE)
+                package = parent_of(directory) if in_cache else directory
+                if in_cache:
+                    is_init = name.startswith("__init__.") and name.endswith(".pyc")
+                else:
+                    is_init = name == INIT or name in _INIT_BYTECODE_BESIDE
                 listing = result.source.dirs.get(package) if package else None
                 if is_init and listing is not None and INIT not in listing.files:
                     leftovers.add(path)
