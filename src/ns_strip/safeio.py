@@ -1,0 +1,113 @@
+"""Reading files of an untrusted tree: never block, never follow a link, never read without bound.
+
+Everything below a site dir was put there by third-party code, and ns-strip runs as root. A FIFO
+named ``__init__.py`` must not make a read wait forever, a link must not lead a read out of the
+root, and a file of gigabytes must not be read into memory. Every read of a tree's file goes
+through :func:`read_regular`, which opens without following a final link and without blocking,
+checks with ``fstat`` that the open file is a regular one, and reads at most ``limit`` bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from .errors import BadInputError
+
+# Text files ns-strip parses (an __init__.py, a .pth, namespace_packages.txt, METADATA, RECORD):
+# a namespace __init__.py is a few lines and a RECORD of a large distribution a few MiB. A file
+# over its limit is not parsed; callers say what they do with it instead (keep it, report it).
+MAX_INIT_BYTES = 1 << 20
+MAX_TEXT_BYTES = 1 << 20
+MAX_RECORD_BYTES = 64 << 20
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotRegularFileError(BadInputError):
+    """The path is a FIFO, socket, device, directory or link where a regular file was expected."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"is a {kind}, not a regular file; not read", path)
+        self.kind = kind
+
+
+class FileTooLargeError(BadInputError):
+    """The file is larger than what ns-strip reads of its kind."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"is {size} bytes, over the {limit}-byte limit for this kind of file; not read", path)
+        self.size = size
+        self.limit = limit
+
+
+def file_kind(mode: int) -> str:
+    """A file type in words, for messages."""
+    if stat.S_ISREG(mode):
+        return "regular file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """Open a regular file for reading without following a final link and without blocking.
+
+    Returns a file descriptor (the caller closes it). Raises NotRegularFileError for anything
+    but a regular file (a link included), BadInputError when it cannot be opened.
+    """
+    shown = os.fspath(path)
+    try:
+        fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
+            raise NotRegularFileError(shown, "symbolic link") from exc
+        raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(shown, file_kind(mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTES, *,
+                 dir_fd: int | None = None) -> bytes:
+    """The whole content of a regular file of at most ``limit`` bytes (None: no limit).
+
+    Raises NotRegularFileError, FileTooLargeError or BadInputError; never blocks, never follows
+    a final link. A file that grows while it is read is cut at ``limit`` + 1 bytes and refused.
+    """
+    shown = os.fspath(path)
+    fd = open_regular(path, dir_fd=dir_fd)
+    try:
+        size = os.fstat(fd).st_size
+        if limit is not None and size > limit:
+            raise FileTooLargeError(shown, size, limit)
+        chunks = []
+        total = 0
+        while True:
+            want = 1 << 20 if limit is None else min(1 << 20, limit + 1 - total)
+            if want <= 0:
+                raise FileTooLargeError(shown, total, limit or 0)
+            try:
+                chunk = os.read(fd, want)
+            except OSError as exc:
+                raise BadInputError(f"cannot read: {exc.strerror or exc}", shown) from exc
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
