@@ -146,7 +146,7 @@ def test_hostile_wheel_is_refused_and_nothing_is_written(kind, command, tmp_path
 def test_total_size_cap(tmp_path, monkeypatch):
     """Members that each compress plausibly but add up past the cap (lowered here so the
     test stays small; the real cap is several GiB)."""
-    monkeypatch.setattr(wheels, "MAX_TOTAL_UNCOMPRESSED", 1 << 20)
+    monkeypatch.setattr(wheels.archive, "MAX_TOTAL_UNCOMPRESSED", 1 << 20)
     random_looking = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(40000))  # 1.28 MB
     wheel = craft_wheel(tmp_path, [*OK, ("okns/blob.bin", random_looking)])
     before = wheel.read_bytes()
