@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nstree import PKGUTIL_INIT, record_hash, run_cli
-from wheelbuild import craft_wheel, record_rows
+from wheelbuild import RawMember, compress, craft_wheel, raw_wheel, record_rows
 
 from ns_strip import wheels
 
@@ -93,8 +93,10 @@ def _hostile(kind: str, directory: Path) -> Path:
     if kind == "size":
         bad = f"okns/mod.py,{record_hash(b'VALUE = 1' + bytes([10]))},11"
         return craft_wheel(directory, OK, spoil_record=lambda rows: _replace_row(rows, "okns/mod.py", bad))
-    if kind == "ratio-bomb":
-        return craft_wheel(directory, [*OK, ("okns/zeros.bin", bytes(24 << 20))], compresslevel=9)
+    if kind == "lying-size-bomb":
+        # Declares 1,000 bytes; its deflate stream inflates to 24 MiB.
+        return raw_wheel(directory, [*[RawMember(name, data) for name, data in OK],
+                                     RawMember("okns/zeros.bin", bytes(1000), stored=compress(bytes(24 << 20), 8))])
     if kind == "overlap":
         return _overlapping(directory)
     if kind == "not-a-zip":
@@ -118,7 +120,7 @@ REFUSALS = {
     "missing": "RECORD lists 'okns/ghost.py', which is not in the archive",
     "hash": "RECORD does not match the archive: hash / size of okns/mod.py didn't match RECORD",
     "size": "RECORD does not match the archive: hash / size of okns/mod.py didn't match RECORD",
-    "ratio-bomb": "member 'okns/zeros.bin' declares 25165824 bytes from",
+    "lying-size-bomb": "member 'okns/zeros.bin' decompresses to more than the 1000 bytes it declares",
     "overlap": "members 'ovl/a.py' and 'ovl/b.py' overlap in the archive",
     "not-a-zip": "not a readable zip archive",
     "two-dist-infos": "Wheel doesn't contain exactly one .dist-info directory",
@@ -156,8 +158,11 @@ def test_total_size_cap(tmp_path, monkeypatch):
     assert wheel.read_bytes() == before and list(tmp_path.iterdir()) == [wheel]
 
 
-def test_the_ratio_limit_spares_small_highly_compressible_members(tmp_path):
-    wheel = craft_wheel(tmp_path, [*OK, ("okns/table.txt", b"0" * 500_000)], compresslevel=9)
+def test_highly_compressible_members_that_tell_their_size_are_accepted(tmp_path):
+    """No ratio rule (issue 12: pillow's libraries compress 224:1): a member that decompresses
+    to exactly what it declares is read in bounded chunks, whatever its ratio."""
+    wheel = craft_wheel(tmp_path, [*OK, ("okns/table.txt", b"0" * 500_000), ("okns/zeros.bin", bytes(24 << 20))],
+                        compresslevel=9)
     code, _, err = run_cli("scan", str(wheel))
     assert code == 0, err
 

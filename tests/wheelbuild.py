@@ -11,10 +11,14 @@ Imported by the tests as a plain module (pytest puts tests/ on sys.path).
 
 from __future__ import annotations
 
+import bz2
+import dataclasses
 import json
+import lzma
 import struct
 import textwrap
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -177,3 +181,85 @@ def raw_member(wheel: Path, name: str) -> bytes:
         name_length, extra_length = struct.unpack("<HH", header[26:30])
         handle.seek(info.header_offset + 30 + name_length + extra_length)
         return handle.read(info.compress_size)
+
+
+@dataclasses.dataclass
+class RawMember:
+    """One member of :func:`raw_wheel`, every field of its headers under the test's control.
+
+    ``data`` is the content RECORD describes; ``stored`` the bytes written as the member's data
+    (by default ``data`` compressed by ``method``); ``declared`` the size both headers give (by
+    default ``len(data)``); ``local`` overrides fields of the local header only (``method``,
+    ``crc``, ``compress_size``, ``file_size``, ``flags``, ``name``).
+    """
+
+    name: str
+    data: bytes = b""
+    method: int = zipfile.ZIP_DEFLATED
+    stored: bytes | None = None
+    declared: int | None = None
+    crc: int | None = None
+    mode: int = 0o100644
+    in_record: bool = True
+    local: dict = dataclasses.field(default_factory=dict)
+
+
+def compress(data: bytes, method: int) -> bytes:
+    """``data`` as a zip member of ``method`` stores it (zip's LZMA: its own 9-byte header)."""
+    if method == zipfile.ZIP_STORED:
+        return data
+    if method == zipfile.ZIP_DEFLATED:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush()
+    if method == zipfile.ZIP_BZIP2:
+        return bz2.compress(data)
+    if method == zipfile.ZIP_LZMA:
+        return lzma_header() + lzma.compress(data, lzma.FORMAT_RAW, filters=[LZMA_FILTER])
+    raise ValueError(method)
+
+
+LZMA_FILTER = {"id": lzma.FILTER_LZMA1, "preset": 1, "dict_size": 1 << 20}
+
+
+def lzma_header() -> bytes:
+    """Zip's LZMA header (APPNOTE 5.8.8) for LZMA_FILTER: version 9.20, 5 bytes of properties."""
+    lc, lp, pb = 3, 0, 2
+    return bytes([9, 20, 5, 0, (pb * 5 + lp) * 9 + lc]) + struct.pack("<I", LZMA_FILTER["dict_size"])
+
+
+def raw_wheel(directory: Path, members: Sequence[RawMember], name: str = "crafted", version: str = "1.0",
+              filename: str | None = None, record_extra: Sequence[str] = ()) -> Path:
+    """A wheel written structure by structure (ZIP spec APPNOTE 4.3), lies included: ``members``
+    plus METADATA, WHEEL and a RECORD with a row for every member that is ``in_record`` (its
+    ``data``'s hash and size) and the ``record_extra`` rows."""
+    dist_info = f"{name}-{version}.dist-info"
+    rows = [f"{m.name},{record_hash(m.data)},{len(m.data)}" for m in members if m.in_record and not m.name.endswith("/")]
+    meta = [
+        RawMember(f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()),
+        RawMember(f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: ns-strip-tests\nRoot-Is-Purelib: true\n"
+                                        b"Tag: py3-none-any\n"),
+    ]
+    rows += [f"{m.name},{record_hash(m.data)},{len(m.data)}" for m in meta] + list(record_extra)
+    rows.append(f"{dist_info}/RECORD,,")
+    everything = [*members, *meta, RawMember(f"{dist_info}/RECORD", ("\n".join(rows) + "\n").encode())]
+    body = b""
+    central = b""
+    for member in everything:
+        stored = member.stored if member.stored is not None else compress(member.data, member.method)
+        declared = len(member.data) if member.declared is None else member.declared
+        crc = zlib.crc32(member.data) if member.crc is None else member.crc
+        encoded = member.name.encode()
+        flags = 0x800
+        local = {"method": member.method, "crc": crc, "compress_size": len(stored), "file_size": declared,
+                 "flags": flags, "name": encoded, **member.local}
+        header = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, local["flags"], local["method"], 0, 0x5442,
+                             local["crc"], local["compress_size"], local["file_size"], len(local["name"]), 0)
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x0314, 20, flags, member.method, 0, 0x5442, crc,
+                               len(stored), declared, len(encoded), 0, 0, 0, 0, member.mode << 16,
+                               len(body)) + encoded
+        body += header + local["name"] + stored
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(everything), len(everything), len(central), len(body), 0)
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / (filename or f"{name}-{version}-py3-none-any.whl")
+    wheel.write_bytes(body + central + end)
+    return wheel

@@ -13,7 +13,6 @@ Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -74,8 +73,11 @@ def read_wheel(path: Path) -> ExtensionTree:
     from .wheels import WheelSource  # installer and packaging load only when a wheel is read
 
     with WheelSource.open(path) as source:
-        return _read_source(source, lambda relpath, owners: inspect_extension(
-            io.BytesIO(source.read_bytes(relpath)), relpath, distributions=owners))
+        def inspect(relpath: str, owners: tuple[str, ...]) -> ExtensionInfo:
+            with source.open_member(relpath) as stream:  # decompressed in bounded chunks, spooled
+                return inspect_extension(stream, relpath, distributions=owners)
+
+        return _read_source(source, inspect)
 
 
 def _first_owners(source: Source) -> dict[str, str]:

@@ -59,15 +59,18 @@ def file_kind(mode: int) -> str:
     return "special file"
 
 
-def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, follow_links: bool = False) -> int:
     """Open a regular file for reading without following a final link and without blocking.
 
     Returns a file descriptor (the caller closes it). Raises NotRegularFileError for anything
     but a regular file (a link included), BadInputError when it cannot be opened.
+    ``follow_links``: for a path the user gave on the command line, not one found in a tree: a
+    link is followed, and what it leads to must still be a regular file.
     """
     shown = os.fspath(path)
+    flags = _OPEN_FLAGS & ~os.O_NOFOLLOW if follow_links else _OPEN_FLAGS
     try:
-        fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
             raise NotRegularFileError(shown, "symbolic link") from exc

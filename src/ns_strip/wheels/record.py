@@ -14,15 +14,14 @@ import os
 import posixpath
 import threading
 import zipfile
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import BinaryIO
 
 from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 
 from ..errors import BadInputError
-from .archive import CHUNK, SIGNATURE_FILES, Member, check_local_header, pread_into
+from .archive import CHUNK, SIGNATURE_FILES, Member, check_local_header, member_chunks
 
 
 def validate_layout(wheel_file: WheelFile, label: str) -> tuple[str, str]:
@@ -43,10 +42,11 @@ _PARALLEL_MIN = 4 << 20
 
 
 def validate_record(wheel_file: WheelFile, archive: zipfile.ZipFile, handle: BinaryIO,
-                     members: Mapping[str, Member], dist_info_dir: str, label: str,
-                     verified: Mapping[str, Verified]) -> dict[str, Verified]:
-    """Check RECORD against the members; the members whose content matched it."""
-    issues, checked, unmatched = _record_issues(wheel_file, archive, handle, members, verified)
+                    members: Mapping[str, Member], read_record: Callable[[], str], label: str,
+                    verified: Mapping[str, Verified]) -> dict[str, Verified]:
+    """Check RECORD (its text from ``read_record``) against the members; the members whose
+    content matched it."""
+    issues, checked, unmatched = _record_issues(wheel_file, archive, handle, members, read_record, verified)
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise BadInputError(f"RECORD does not match the archive: {issues[0]}{more}", label)
@@ -58,7 +58,7 @@ def validate_record(wheel_file: WheelFile, archive: zipfile.ZipFile, handle: Bin
 
 
 def _record_issues(wheel_file: WheelFile, archive: zipfile.ZipFile, handle: BinaryIO,
-                   members: Mapping[str, Member], verified: Mapping[str, Verified]
+                   members: Mapping[str, Member], read_record: Callable[[], str], verified: Mapping[str, Verified]
                    ) -> tuple[list[str], dict[str, Verified], list[str]]:
     """installer's ``WheelFile.validate_record(validate_contents=True)``, with its messages (less
     its "In WHEEL, " prefix) and its order: the issues of each member in archive order, and a
@@ -66,8 +66,10 @@ def _record_issues(wheel_file: WheelFile, archive: zipfile.ZipFile, handle: Bina
     all at once, in threads, before the issues are put in order. Also returns the members that
     matched and the paths of RECORD rows that named no file member."""
     try:
-        record_lines = wheel_file.read_dist_info("RECORD").splitlines()
+        record_lines = read_record().splitlines()
         record_mapping = {record[0]: record for record in parse_record_file(record_lines)}
+    except BadInputError:
+        raise  # a RECORD too large to read, or a bomb: refused as such
     except Exception as exc:  # noqa: BLE001  (installer reports any failure here as this issue)
         return [f"Unable to retrieve `RECORD` from {archive.filename}: {exc!r}"], {}, []
     dist_info_dir = wheel_file.dist_info_dir
@@ -149,21 +151,12 @@ def _check_contents(archive: zipfile.ZipFile, handle: BinaryIO,
             check_local_header(member)
             if verified.get(member.name) == key:
                 results[index] = True
-            elif member.info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                results[index] = _matches(record, *_read_member(fd, member, record, buffer))
             else:
-                # bzip2 and lzma: rare in wheels, so zipfile reads them (in one thread: see below).
-                with archive.open(member.info) as stream:
-                    results[index] = _matches(record, *_read_stream(stream, record))
+                results[index] = _matches(record, *_hash_member(fd, member, record, buffer))
         except Exception as exc:  # noqa: BLE001  (raised in archive order by the caller, whatever it is)
             results[index] = exc
 
-    fast: list[int] = []
-    for index, (member, _, _) in enumerate(checks):
-        if member.info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            fast.append(index)
-        else:
-            run(index, memoryview(b""))  # here: ZipFile.open is not meant for several threads at once
+    fast = list(range(len(checks)))  # every method: zlib, bz2, lzma and hashlib release the GIL
     # Largest first, so that the threads finish together.
     fast.sort(key=lambda i: checks[i][0].info.compress_size, reverse=True)
     to_read = sum(checks[i][0].info.compress_size for i in fast if verified.get(checks[i][0].name) != checks[i][2])
@@ -220,69 +213,14 @@ def _digest(hasher) -> str | None:
     return base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
 
 
-def _read_member(fd: int, member: Member, record: RecordEntry, buffer: memoryview) -> tuple[str | None, int]:
-    """A stored or deflated member's digest and size, read from the file at ``fd`` by offset (so
-    threads share it), decompressed and CRC-checked the way ``zipfile.ZipExtFile`` does: the
-    content ends at the deflate stream's end, at the end of the compressed bytes or at the
-    directory's size, whichever comes first, and must then have the directory's CRC."""
-    info = member.info
+def _hash_member(fd: int, member: Member, record: RecordEntry, buffer: memoryview) -> tuple[str | None, int]:
+    """A member's digest and size, decompressed in bounded chunks (:func:`.archive.member_chunks`)."""
     if record.hash_ is None and record.size is None:
         return None, 0  # installer opens such a member but reads none of it
     hasher = _new_hasher(record)
-    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
-    position, remaining = member.data_offset, info.compress_size
-    left = info.file_size
-    crc = size = 0
-    # Memory is reused rather than allocated for every chunk: a fresh megabyte costs page faults
-    # that take as long as inflating it (glibc gives a freed block at the top of the heap back
-    # to the kernel). So the compressed bytes are read into the caller's buffer (one for each
-    # thread), and each inflated chunk is let go only once the next one exists.
-    out: bytes | memoryview = b""
-    while True:
-        if inflater is not None and inflater.unconsumed_tail:
-            data = inflater.unconsumed_tail  # a copy: the buffer may be read into again
-        elif remaining > 0:
-            data = pread_into(fd, buffer[:min(len(buffer), remaining)], position)
-            position += len(data)
-            remaining -= len(data)
-        else:
-            data = b""
-        if inflater is None:
-            out = data
-            eof = remaining <= 0
-        else:
-            # Bounded output: a member's declared size is checked, its real one is not.
-            out = inflater.decompress(data, max(min(left, 4 * CHUNK), 1))
-            eof = inflater.eof or (remaining <= 0 and not inflater.unconsumed_tail)
-            if eof:
-                out += inflater.flush()
-        if len(out) > left:
-            out = out[:left]
-        left -= len(out)
-        if left <= 0:
-            eof = True
-        crc = zlib.crc32(out, crc)
-        if hasher is not None:
-            hasher.update(out)
-        size += len(out)
-        if eof:
-            break
-    if crc != info.CRC:
-        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-    return _digest(hasher), size
-
-
-
-
-def _read_stream(stream: BinaryIO, record: RecordEntry) -> tuple[str | None, int]:
-    if record.hash_ is None and record.size is None:
-        return None, 0
-    hasher = _new_hasher(record)
     size = 0
-    while chunk := stream.read(CHUNK):
+    for chunk in member_chunks(fd, member, buffer):
         if hasher is not None:
             hasher.update(chunk)
         size += len(chunk)
     return _digest(hasher), size
-
-

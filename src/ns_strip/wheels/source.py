@@ -13,7 +13,9 @@ naming the member.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,17 +27,29 @@ from ..distributions import RecordLine
 from ..errors import BadInputError, UsageError
 from ..extnames import is_extension_filename
 from ..metadata_edit import csv_row, line_ending
+from ..safeio import (
+    MAX_RECORD_BYTES,
+    FileTooLargeError,
+    NotRegularFileError,
+    open_regular,
+)
 from ..sources import DirListing, parent_of
 from .archive import (
+    CHUNK,
     WHEEL_NAME_FORM,
     ZIP_ERRORS,
     Member,
     is_wheel_filename,
+    member_chunks,
+    read_member,
     reason,
     validate_members,
 )
 from .rawcopy import copy_range
 from .record import Verified, parse_record_row, validate_layout, validate_record
+
+# A member opened as a file is kept in memory up to this size, then in a temporary file.
+_SPOOL_IN_MEMORY = 16 << 20
 
 # Schemes installed into the site dir itself; their members are shown as installed.
 SITE_SCHEMES = ("purelib", "platlib")
@@ -74,28 +88,40 @@ class WheelSource:
         """
         wheel = Path(path)
         shown = label or str(path)
-        if not wheel.exists():
+        if not os.path.lexists(wheel):
             raise UsageError("no such file", shown)
-        if not wheel.is_file():
-            raise UsageError("not a regular file", shown)
         if not is_wheel_filename(wheel.name):
             raise BadInputError(f"not a wheel file name (expected {WHEEL_NAME_FORM})", shown)
+        # A FIFO or a device named like a wheel is refused, never waited on (a link the user
+        # names is followed: the wheel is not inside a tree being processed).
         try:
-            handle = open(wheel, "rb")
-        except OSError as exc:
-            raise BadInputError(f"cannot read: {reason(exc)}", shown) from exc
+            handle = os.fdopen(open_regular(wheel, follow_links=True), "rb")
+        except NotRegularFileError as exc:
+            raise BadInputError(f"is a {exc.kind}, not a wheel file", shown) from exc
+        except BadInputError as exc:
+            raise BadInputError(exc.message, shown) from exc
         try:
             try:
                 archive = zipfile.ZipFile(handle)
+                archive.filename = os.fspath(wheel)  # installer takes name and version from it
             except ZIP_ERRORS as exc:
                 raise BadInputError(f"not a readable zip archive ({reason(exc)})", shown) from exc
             members = validate_members(archive, handle, shown)
             wheel_file = WheelFile(archive)
             dist_info_dir, data_dir = validate_layout(wheel_file, shown)
-            checked = validate_record(wheel_file, archive, handle, members, dist_info_dir, shown, verified or {})
+            record = members.get(f"{dist_info_dir}/RECORD")
+
+            def read_record() -> str:
+                if record is None:
+                    raise KeyError(f"There is no item named '{dist_info_dir}/RECORD' in the archive")
+                return read_member(handle.fileno(), record, MAX_RECORD_BYTES).decode("utf-8")
+
+            checked = validate_record(wheel_file, archive, handle, members, read_record, shown, verified or {})
             return cls(wheel, handle, archive, members, dist_info_dir, data_dir, shown, checked)
-        except BadInputError:
+        except BadInputError as exc:
             handle.close()
+            if exc.path is None:
+                exc.path = shown
             raise
         except ZIP_ERRORS as exc:
             handle.close()
@@ -153,7 +179,7 @@ class WheelSource:
 
     def _translate_record(self) -> tuple[list[RecordLine], bytes]:
         """RECORD rows by member name (for the writer), and RECORD as the installed view shows it."""
-        text = self._archive.read(self.record_member).decode("utf-8")
+        text = self._read_member(self.record_member, MAX_RECORD_BYTES).decode("utf-8")
         raw_lines: list[RecordLine] = []
         shown_lines: list[str] = []
         installed = {member: shown for shown, member in self._member_of.items()}
@@ -177,14 +203,39 @@ class WheelSource:
     def dirs(self) -> dict[str, DirListing]:
         return self._dirs
 
-    def read_bytes(self, path: str) -> bytes:
+    def read_bytes(self, path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
+        """A member's content, if it declares at most ``limit`` bytes (else FileTooLargeError)."""
         member = self.member_of(path)
         if member == self.record_member:
             return self._record_view
+        return self._read_member(member, limit)
+
+    def _read_member(self, member: str, limit: int) -> bytes:
         try:
-            return self._archive.read(member)
+            return read_member(self._handle.fileno(), self._members[member], limit)
+        except FileTooLargeError as exc:
+            raise FileTooLargeError(f"{self.label}: member {member!r}", exc.size, exc.limit) from None
+        except BadInputError as exc:
+            raise BadInputError(exc.message, self.label) from exc
         except ZIP_ERRORS as exc:
             raise BadInputError(f"cannot read member {member!r} ({reason(exc)})", self.label) from exc
+
+    @contextlib.contextmanager
+    def open_member(self, path: str) -> Iterator[BinaryIO]:
+        """A member's content as a seekable file, however large: decompressed in bounded chunks
+        into a temporary file that stays in memory only while it is small."""
+        member = self.member_of(path)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            buffer = memoryview(bytearray(CHUNK))
+            try:
+                for chunk in member_chunks(self._handle.fileno(), self._members[member], buffer):
+                    spool.write(chunk)
+            except BadInputError as exc:
+                raise BadInputError(exc.message, self.label) from exc
+            except ZIP_ERRORS as exc:
+                raise BadInputError(f"cannot read member {member!r} ({reason(exc)})", self.label) from exc
+            spool.seek(0)
+            yield spool
 
     def link_leaves_root(self, path: str) -> bool:
         return False  # symbolic link members are refused when the wheel is opened
@@ -210,15 +261,15 @@ class WheelSource:
     def member_names(self) -> list[str]:
         return list(self._members)
 
-    def extension_members(self) -> Iterator[tuple[str, bytes]]:
-        """``(installed path, bytes)`` of every compiled extension module (``.so``/``.pyd``) member.
+    def extension_paths(self) -> list[str]:
+        """The installed paths of every compiled extension module (``.so``/``.pyd``) member.
 
         For ``ns-strip ext`` on wheels: the path is the one the module has once installed,
-        so its dotted name can be derived from it as for a site dir.
+        so its dotted name can be derived from it as for a site dir; read each with
+        :meth:`open_member`.
         """
-        for shown, member in self._member_of.items():
-            if not self._members[member].is_dir and is_extension_filename(shown.rpartition("/")[2]):
-                yield shown, self.read_bytes(shown)
+        return [shown for shown, member in self._member_of.items()
+                if not self._members[member].is_dir and is_extension_filename(shown.rpartition("/")[2])]
 
     def copy_archive(self, target: BinaryIO) -> None:
         """Write the whole archive, as validated, to ``target``."""
