@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import os
 import posixpath
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,9 +29,10 @@ from .extensions import (
     python_target,
 )
 from .extnames import is_extension_filename, parse_extension_filename
-from .extsources import ExtensionTree, namespace_packages, read_records, read_tree, read_wheel
+from .extsources import ExtensionTree, init_reader, namespace_packages, read_records, read_tree, read_wheel
 from .findings import Finding
 from .report import Report
+from .sources import TreeSource
 
 if TYPE_CHECKING:
     from .extrename import Rename
@@ -108,14 +108,16 @@ def _read(path: Path, renaming: bool) -> tuple[Path | None, ExtensionTree]:
         raise UsageError(f"{path}: no such file or directory")
     if path.is_dir():
         return path, _without_shared_libraries(read_tree(path))
-    if path.suffix == ".whl" and zipfile.is_zipfile(path):
+    if path.suffix == ".whl":
+        # Whatever it holds: an empty file, one that is not a zip or a FIFO is refused by the
+        # wheel reader (exit 3), as scan and strip refuse it.
         if renaming:
             raise UsageError(f"{path}: --rename works on directories and files, not inside wheels")
         return None, _without_shared_libraries(read_wheel(path))
     if is_extension_filename(path.name):
         root = path.parent
         owner = read_records(root).get(path.name)
-        info = inspect_extension_file(path, path.name, distributions=(owner,) if owner else ())
+        info = inspect_extension_file(path, path.name, distributions=(owner,) if owner else (), follow_links=True)
         return root, ExtensionTree([info], _sibling_namespaces(root, info), [])
     raise UsageError(f"{path}: not a directory, a wheel, or an extension module (.so, .pyd)")
 
@@ -140,7 +142,7 @@ def _sibling_namespaces(root: Path, info: ExtensionInfo) -> set[str]:
         for base, _, filenames in os.walk(directory)
         for filename in filenames
     ]
-    return namespace_packages(files, lambda relpath: (root / relpath).read_bytes()[: 1 << 20])
+    return namespace_packages(files, init_reader(TreeSource(root)))
 
 
 def _rename(

@@ -18,7 +18,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .errors import BadInputError
+from .errors import BadInputError, ShippedJournalError
+from .journal import JOURNAL_DIR
 from .sources import Source, gc_paused, join, normalise_record_path
 
 NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
@@ -158,6 +159,8 @@ def _check_path(path: str, record_path: str, climb_limit: int) -> str:
         climbs += 1
     if climbs > climb_limit:
         raise BadInputError(f"RECORD entry {path!r} points outside the root; refusing to touch this tree", record_path)
+    if normalised.partition("/")[0] == JOURNAL_DIR:
+        raise ShippedJournalError(f"RECORD entry {path!r}", record_path)
     return normalised
 
 

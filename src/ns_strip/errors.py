@@ -45,3 +45,14 @@ class ApplyError(NsStripError):
     """An operation failed part-way and was rolled back, or left for the next run (exit 4)."""
 
     exit_code = EXIT_ROLLED_BACK
+
+
+class ShippedJournalError(BadInputError):
+    """A wheel member or RECORD row under ``.ns-strip-journal/`` (NS120): ns-strip's own journal,
+    which no package may ship, since a planted journal would be taken for an interrupted run."""
+
+    code = "NS120"
+
+    def __init__(self, what: str, path: str | None = None) -> None:
+        super().__init__(f"NS120 {what} is inside .ns-strip-journal/, ns-strip's own journal, which no package may "
+                         "ship; refused", path)

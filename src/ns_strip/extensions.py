@@ -25,6 +25,7 @@ Public API:
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 import re
 from collections.abc import Collection, Iterable
@@ -35,7 +36,9 @@ from .binfmt import Binary, BinaryImage, MalformedBinary, init_symbol_names, rea
 from .binfmt import elf as elf_format
 from .binfmt import pe as pe_format
 from .extnames import ExtensionName, PlatformKind, TagStyle, parse_extension_filename
+from .errors import BadInputError
 from .findings import Finding
+from .safeio import NotRegularFileError, open_regular
 
 FORMAT_NAMES = {"elf": "an ELF shared object", "pe": "a Windows PE DLL", "macho": "a Mach-O bundle"}
 FORMAT_SHORT_NAMES = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
@@ -63,6 +66,7 @@ class ExtensionInfo:
     binary: Binary | None = None
     problem: str | None = None  # why the binary could not be read
     distributions: tuple[str, ...] = ()
+    special: str | None = None  # what was found instead of a regular file (FIFO, socket, device): NS121
 
     @property
     def exported(self) -> tuple[str, ...]:
@@ -112,15 +116,29 @@ def inspect_extension(stream: BinaryIO, relpath: str, *, distributions: Iterable
     return ExtensionInfo(relpath, name, _module_name(relpath, name), binary, problem, tuple(distributions))
 
 
-def inspect_extension_file(path: Path, relpath: str, *, distributions: Iterable[str] = ()) -> ExtensionInfo:
-    """:func:`inspect_extension` on a file; a file that cannot be read is a ``problem`` too."""
+def inspect_extension_file(path: Path, relpath: str, *, distributions: Iterable[str] = (),
+                           follow_links: bool = False) -> ExtensionInfo:
+    """:func:`inspect_extension` on a file; a file that cannot be read is a ``problem`` too.
+
+    Opened through :mod:`.safeio`: a FIFO, socket or device is never waited on but recorded as
+    ``special`` (NS121), and a link is not followed unless ``follow_links`` (a file the user
+    named, not one found in a tree).
+    """
+    def unreadable(problem: str, special: str | None = None) -> ExtensionInfo:
+        name = parse_extension_filename(posixpath.basename(relpath))
+        return ExtensionInfo(relpath, name, module_name(relpath), None, problem, tuple(distributions), special)
+
     try:
-        with open(path, "rb") as stream:
+        fd = open_regular(path, follow_links=follow_links)
+    except NotRegularFileError as exc:
+        return unreadable(f"a {exc.kind}, not a regular file; not read", exc.kind)
+    except BadInputError as exc:
+        return unreadable(exc.message)
+    try:
+        with os.fdopen(fd, "rb") as stream:
             return inspect_extension(stream, relpath, distributions=distributions)
     except OSError as exc:
-        name = parse_extension_filename(posixpath.basename(relpath))
-        return ExtensionInfo(relpath, name, module_name(relpath), None, f"cannot read: {exc.strerror or exc}",
-                             tuple(distributions))  # fmt: skip
+        return unreadable(f"cannot read: {exc.strerror or exc}")
 
 
 _DATA_DIR = re.compile(r"[^/]+\.data/(?:purelib|platlib)/")
@@ -176,6 +194,8 @@ def check_extension(info: ExtensionInfo, *, target: PythonTarget | None = None) 
     def finding(code: str, message: str, **details: Any) -> Finding:
         return Finding(code, info.path, message, info.distributions, details)
 
+    if info.special is not None:
+        return [finding("NS121", f"{info.problem}")]
     if info.binary is None:
         return [finding("NS205", f"malformed binary: {info.problem}")]
     name, binary = info.name, info.binary

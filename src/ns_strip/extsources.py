@@ -13,13 +13,14 @@ Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .distributions import load_distributions, owners_by_path
 from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file
 from .extnames import is_extension_filename
 from .initfile import classify_init
+from .safeio import FileTooLargeError, NotRegularFileError, OutsideRootError
 from .sources import Source, TreeSource, join
 
 MAX_INIT_BYTES = 1 << 20  # a namespace __init__.py is a few lines; larger ones are regular packages
@@ -104,7 +105,17 @@ def _read_source(source: Source, inspect) -> ExtensionTree:
             owner = owners.get(relpath)
             extensions.append(inspect(relpath, (owner,) if owner else ()))
 
-    def init_bytes(path: str) -> bytes:
-        return source.read_bytes(path)[:MAX_INIT_BYTES]
+    return ExtensionTree(extensions, namespace_packages(files, init_reader(source)), skipped)
 
-    return ExtensionTree(extensions, namespace_packages(files, init_bytes), skipped)
+
+def init_reader(source: Source) -> Callable[[str], bytes]:
+    """``init_bytes`` for :func:`namespace_packages`: an ``__init__.py`` that is not a regular
+    file (a FIFO, a link out of the root) or is larger than MAX_INIT_BYTES is read as empty,
+    that is as a regular package's: it is never waited on, and a namespace needs a small init."""
+    def init_bytes(path: str) -> bytes:
+        try:
+            return source.read_bytes(path, MAX_INIT_BYTES)
+        except (NotRegularFileError, FileTooLargeError, OutsideRootError):
+            return b""
+
+    return init_bytes

@@ -34,6 +34,9 @@ _CHECKS = [
     Check("NS111", Severity.ERROR, "namespace-like __init__.py that cannot be parsed; kept"),
     Check("NS112", Severity.WARNING, "namespace __init__.py below a regular package; kept"),
     Check("NS113", Severity.WARNING, "symbolic link leaving the root; not followed, kept"),
+    # Hostile wheels and special files (issue 11, items 1, 5, 7).
+    Check("NS120", Severity.ERROR, "a wheel member or RECORD row inside .ns-strip-journal/; refused (exit 3)"),
+    Check("NS121", Severity.WARNING, "a FIFO, socket or device where a file is read; not read, kept"),
     Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
     Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
     Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),

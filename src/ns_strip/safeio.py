@@ -85,16 +85,42 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
     return fd
 
 
+class OutsideRootError(BadInputError):
+    """The file opened lies outside the directory it had to be in (a link, or a swapped one)."""
+
+    def __init__(self, path: str, where: str) -> None:
+        super().__init__(f"leads outside {where}; not read", path)
+
+
+def check_within(fd: int, directory: str, shown: str) -> None:
+    """Check that the open file ``fd`` lies inside ``directory`` (a resolved path).
+
+    What is checked is the file actually opened, as the kernel names it in /proc/self/fd, so a
+    link or a directory swapped between a check of the path and the open cannot lead a read
+    out. Where /proc is missing the check is skipped: the open itself never followed a final
+    link, and trees are listed without descending into linked directories.
+    """
+    try:
+        opened = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if opened != directory and not opened.startswith(directory.rstrip("/") + "/"):
+        raise OutsideRootError(shown, directory)
+
+
 def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTES, *,
-                 dir_fd: int | None = None) -> bytes:
+                 dir_fd: int | None = None, within: str | None = None) -> bytes:
     """The whole content of a regular file of at most ``limit`` bytes (None: no limit).
 
     Raises NotRegularFileError, FileTooLargeError or BadInputError; never blocks, never follows
     a final link. A file that grows while it is read is cut at ``limit`` + 1 bytes and refused.
+    ``within``: a resolved directory the file opened must lie in (OutsideRootError otherwise).
     """
     shown = os.fspath(path)
     fd = open_regular(path, dir_fd=dir_fd)
     try:
+        if within is not None:
+            check_within(fd, within, shown)
         size = os.fstat(fd).st_size
         if limit is not None and size > limit:
             raise FileTooLargeError(shown, size, limit)

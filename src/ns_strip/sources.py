@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import BadInputError, UsageError
+from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular
 
 # The scheme layouts installer and pip use: scripts sit three levels above the site dir
 # (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
@@ -40,7 +41,10 @@ class Source(Protocol):
     def dirs(self) -> dict[str, DirListing]:  # "" is the root
         ...
 
-    def read_bytes(self, path: str) -> bytes: ...
+    def read_bytes(self, path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
+        """A file's content; NotRegularFileError, FileTooLargeError (over ``limit``) or another
+        BadInputError when it cannot be read safely."""
+        ...
 
     def link_leaves_root(self, path: str) -> bool: ...
 
@@ -152,14 +156,18 @@ class TreeSource:
         real = os.path.realpath(self.path_of(rel))
         return os.path.commonpath([real, self._real_boundary]) != self._real_boundary
 
-    def read_bytes(self, rel: str) -> bytes:
-        # Only a link can lead out: linked directories are never descended into.
-        if self.is_link(rel) and self.link_leaves_root(rel):
-            raise BadInputError("symbolic link leaves the root; not read", rel)
-        try:
-            return _read_file(f"{self.site_dir}/{rel}" if rel else os.fspath(self.site_dir))
-        except OSError as exc:
-            raise BadInputError(f"cannot read: {exc.strerror}", str(self.path_of(rel))) from exc
+    def read_bytes(self, rel: str, limit: int = MAX_RECORD_BYTES) -> bytes:
+        """A file's content through :mod:`.safeio`: never a FIFO, socket or device (a
+        NotRegularFileError, never a wait), at most ``limit`` bytes (FileTooLargeError), and
+        never from outside the root. A link is read only when it resolves inside the root: its
+        target is resolved, checked, then opened without following links, and the file opened
+        is checked again to be inside the root (so a link swapped in between is caught)."""
+        path = f"{self.site_dir}/{rel}" if rel else os.fspath(self.site_dir)
+        if self.is_link(rel):
+            path = os.path.realpath(path)
+            if os.path.commonpath([path, self._real_boundary]) != self._real_boundary:
+                raise OutsideRootError(rel, "the root")
+        return read_regular(path, limit, within=self._real_boundary)
 
     def is_link(self, rel: str) -> bool:
         directory, _, name = rel.rpartition("/")
@@ -174,21 +182,6 @@ class TreeSource:
 
     def mode_of(self, rel: str) -> int:
         return stat.S_IMODE(os.lstat(self.path_of(rel)).st_mode)
-
-
-def _read_file(path: str) -> bytes:
-    """A whole file, with plain system calls: a tree's RECORDs, METADATA and inits are tens of
-    thousands of small files, and a buffered file object costs more than reading one."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
 
 
 def normalise_record_path(path: str, base: str = "") -> str:

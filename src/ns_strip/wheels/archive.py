@@ -23,7 +23,8 @@ from typing import BinaryIO
 from installer.exceptions import InstallerError
 from installer.utils import parse_wheel_filename
 
-from ..errors import BadInputError
+from ..errors import BadInputError, ShippedJournalError
+from ..journal import JOURNAL_DIR
 from ..safeio import FileTooLargeError
 
 # Zip bombs. Every member is decompressed in bounded chunks and never past the size the central
@@ -145,6 +146,18 @@ def _check_member_name(info: zipfile.ZipInfo, label: str) -> None:
         raise BadInputError(f"member {name!r} climbs out of the archive with '..'", label)
     if any(part in ("", ".") for part in parts):
         raise BadInputError(f"member name {name!r} is not a normal path (empty or '.' part)", label)
+    if installs_into_journal(name):
+        raise ShippedJournalError(f"member {name!r}", label)
+
+
+def installs_into_journal(name: str) -> bool:
+    """Whether a member or RECORD path lands in ``.ns-strip-journal/`` at the top of the site dir
+    (directly, or through the wheel's ``NAME.data/purelib/`` or ``platlib/``)."""
+    parts = name.split("/")
+    if parts[0] == JOURNAL_DIR:
+        return True
+    return len(parts) >= 3 and parts[0].endswith(".data") and parts[1] in ("purelib", "platlib") \
+        and parts[2] == JOURNAL_DIR
 
 
 def _read_local_headers(archive: zipfile.ZipFile, handle: BinaryIO, label: str) -> dict[str, Member]:

@@ -20,8 +20,8 @@ from typing import BinaryIO
 from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 
-from ..errors import BadInputError
-from .archive import CHUNK, SIGNATURE_FILES, Member, check_local_header, member_chunks
+from ..errors import BadInputError, ShippedJournalError
+from .archive import CHUNK, SIGNATURE_FILES, Member, check_local_header, installs_into_journal, member_chunks
 
 
 def validate_layout(wheel_file: WheelFile, label: str) -> tuple[str, str]:
@@ -47,6 +47,9 @@ def validate_record(wheel_file: WheelFile, archive: zipfile.ZipFile, handle: Bin
     """Check RECORD (its text from ``read_record``) against the members; the members whose
     content matched it."""
     issues, checked, unmatched = _record_issues(wheel_file, archive, handle, members, read_record, verified)
+    for path in unmatched:
+        if installs_into_journal(path.replace("\\", "/").lstrip("/")):
+            raise ShippedJournalError(f"RECORD row {path!r}", label)
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise BadInputError(f"RECORD does not match the archive: {issues[0]}{more}", label)
