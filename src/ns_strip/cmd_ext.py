@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import os
 import posixpath
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from .extnames import is_extension_filename, parse_extension_filename
 from .extsources import ExtensionTree, init_reader, namespace_packages, read_records, read_tree, read_wheel
 from .findings import Finding
 from .report import Report
-from .sources import TreeSource
+from .sources import TreeSource, stat_argument
 
 if TYPE_CHECKING:
     from .extrename import Rename
@@ -104,9 +105,10 @@ def run(args: argparse.Namespace) -> Report:
 
 def _read(path: Path, renaming: bool) -> tuple[Path | None, ExtensionTree]:
     """The root that paths are relative to (None inside a wheel) and what it holds."""
-    if not os.path.lexists(path):
+    found = stat_argument(path)
+    if found is None and not os.path.islink(path):
         raise UsageError(f"{path}: no such file or directory")
-    if path.is_dir():
+    if found is not None and stat.S_ISDIR(found.st_mode):
         return path, _without_shared_libraries(read_tree(path))
     if path.suffix == ".whl":
         # Whatever it holds: an empty file, one that is not a zip or a FIFO is refused by the

@@ -94,7 +94,8 @@ class TreeSource:
         """Resolve PATH (absolute in the target system when ``root`` is given) and check it."""
         if root is not None:
             root_path = Path(root)
-            if not root_path.is_dir():
+            found = stat_argument(root)
+            if found is None or not stat.S_ISDIR(found.st_mode):
                 raise UsageError("--root is not a directory", root)
             if not path.startswith("/"):
                 raise UsageError("with --root, PATH must be absolute in the target system", path)
@@ -102,8 +103,9 @@ class TreeSource:
         else:
             root_path = None
             site = Path(path)
-        if not site.is_dir():
-            raise UsageError("not a directory" if site.exists() else "no such directory", str(site))
+        found = stat_argument(site)
+        if found is None or not stat.S_ISDIR(found.st_mode):
+            raise UsageError("not a directory" if found is not None else "no such directory", str(site))
         if root_path is not None:
             real_site = os.path.realpath(site)
             real_root = os.path.realpath(root_path)
@@ -182,6 +184,18 @@ class TreeSource:
 
     def mode_of(self, rel: str) -> int:
         return stat.S_IMODE(os.lstat(self.path_of(rel)).st_mode)
+
+
+def stat_argument(path: str | os.PathLike[str]) -> os.stat_result | None:
+    """``os.stat`` of a PATH from the command line (links followed: the user named it), None
+    when nothing is there. A path that cannot be looked at, such as one inside a directory the
+    user may not enter, is bad input (exit 3) naming it, not a traceback."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise BadInputError(f"cannot look at it: {exc.strerror or exc}", os.fspath(path)) from exc
 
 
 def normalise_record_path(path: str, base: str = "") -> str:

@@ -33,7 +33,7 @@ from ..safeio import (
     NotRegularFileError,
     open_regular,
 )
-from ..sources import DirListing, parent_of
+from ..sources import DirListing, parent_of, stat_argument
 from .archive import (
     CHUNK,
     WHEEL_NAME_FORM,
@@ -88,7 +88,7 @@ class WheelSource:
         """
         wheel = Path(path)
         shown = label or str(path)
-        if not os.path.lexists(wheel):
+        if stat_argument(wheel) is None and not os.path.islink(wheel):
             raise UsageError("no such file", shown)
         if not is_wheel_filename(wheel.name):
             raise BadInputError(f"not a wheel file name (expected {WHEEL_NAME_FORM})", shown)

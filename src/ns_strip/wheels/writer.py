@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import journal
 from ..errors import ApplyError, BadInputError, UsageError
 from ..metadata_edit import rewrite_record
-from ..sources import Source, TreeSource
+from ..sources import Source, TreeSource, stat_argument
 from .archive import (
     FLAG_DATA_DESCRIPTOR,
     LOCAL_HEADER,
@@ -81,11 +81,13 @@ def output_path(args: argparse.Namespace, wheel: bool, required: bool = True) ->
             raise UsageError("a wheel is not changed in place unless asked: give -o OUT.whl or --in-place", args.path)
         return None
     target = Path(output)
-    if target.is_dir():
+    found = stat_argument(target)
+    if found is not None and stat.S_ISDIR(found.st_mode):
         return target / Path(args.path).name
     if not is_wheel_filename(target.name):
         raise UsageError(f"the output must be a directory or a wheel file name ({WHEEL_NAME_FORM})", output)
-    if not target.parent.is_dir():
+    parent = stat_argument(target.parent)
+    if parent is None or not stat.S_ISDIR(parent.st_mode):
         raise UsageError("the output's directory does not exist", output)
     return target
 
