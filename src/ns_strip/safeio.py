@@ -66,15 +66,39 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
     but a regular file (a link included), BadInputError when it cannot be opened.
     ``follow_links``: for a path the user gave on the command line, not one found in a tree: a
     link is followed, and what it leads to must still be a regular file.
+
+    A device is never opened: opening one runs its driver, and some act on open (a watchdog
+    starts counting, a tape rewinds). So the path is first opened with ``O_PATH``, which
+    reaches the inode without opening the file, its type is checked on that descriptor, and only
+    a regular file is then opened for reading through ``/proc/self/fd`` (the same inode, so
+    nothing swapped in between is read). Without ``O_PATH`` or ``/proc`` the file is opened
+    directly, non-blocking, and checked with ``fstat``.
     """
     shown = os.fspath(path)
-    flags = _OPEN_FLAGS & ~os.O_NOFOLLOW if follow_links else _OPEN_FLAGS
-    try:
-        fd = os.open(path, flags, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
-            raise NotRegularFileError(shown, "symbolic link") from exc
-        raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
+    nofollow = 0 if follow_links else os.O_NOFOLLOW
+    o_path = getattr(os, "O_PATH", 0)
+    if o_path and _HAVE_PROC_FD:
+        try:
+            handle = os.open(path, o_path | nofollow | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as exc:
+            raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
+        try:
+            mode = os.fstat(handle).st_mode
+            if not stat.S_ISREG(mode):
+                raise NotRegularFileError(shown, file_kind(mode))
+            try:
+                fd = os.open(f"/proc/self/fd/{handle}", (_OPEN_FLAGS & ~os.O_NOFOLLOW))
+            except OSError as exc:
+                raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
+        finally:
+            os.close(handle)
+    else:
+        try:
+            fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW | nofollow, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
+                raise NotRegularFileError(shown, "symbolic link") from exc
+            raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -83,6 +107,9 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
         os.close(fd)
         raise
     return fd
+
+
+_HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 class OutsideRootError(BadInputError):

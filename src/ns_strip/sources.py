@@ -168,7 +168,7 @@ class TreeSource:
         if self.is_link(rel):
             path = os.path.realpath(path)
             if os.path.commonpath([path, self._real_boundary]) != self._real_boundary:
-                raise OutsideRootError(rel, "the root")
+                raise OutsideRootError(str(self.path_of(rel)), "the root")
         return read_regular(path, limit, within=self._real_boundary)
 
     def is_link(self, rel: str) -> bool:
