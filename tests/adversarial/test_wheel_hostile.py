@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile import Sentinel, assert_clean_exit, run_limited
+from hostile import Sentinel, assert_clean_exit, fingerprint, run_limited
 from nstree import PKGUTIL_INIT, install_wheel, record_hash, run_cli
 from wheelbuild import LZMA_FILTER, RawMember, compress, lzma_header, raw_wheel
 
@@ -295,3 +295,22 @@ def test_what_is_accepted_is_written_out_valid(kind, tmp_path):
             assert (installed / member.name).read_bytes() == member.data
         # strip removes the pure pkgutil init; import-names --write keeps it.
         assert (installed / "okns" / "__init__.py").exists() == (name == "import-names-write")
+
+
+@pytest.mark.parametrize("row", [".ns-strip-journal/plan.json", "okns/../.ns-strip-journal/old/1"])
+def test_an_installed_record_listing_a_journal_is_refused(row, tmp_path):
+    """The wheel's planted journal, once installed (by a tool that did not refuse it): its
+    RECORD rows name the journal, and every command refuses the tree before recovery could
+    trust it (NS120)."""
+    from nstree import add_distribution
+
+    site = tmp_path / "site"
+    dist_info = add_distribution(site, "okns-portion", {"okns/__init__.py": PKGUTIL_INIT})
+    with open(dist_info / "RECORD", "a") as record:
+        record.write(f"{row},{record_hash(b'{}')},2\n")
+    before = fingerprint(site)
+    for command in ("scan", "strip", "check", "import-names", "ext"):
+        result = run_limited(command, str(site), timeout=60)
+        assert_clean_exit(result, {3})
+        assert "NS120 RECORD entry" in result.stderr and f"{dist_info.name}/RECORD" in result.stderr, result.stderr
+    assert fingerprint(site) == before
