@@ -228,10 +228,11 @@ def lzma_header() -> bytes:
 
 
 def raw_wheel(directory: Path, members: Sequence[RawMember], name: str = "crafted", version: str = "1.0",
-              filename: str | None = None, record_extra: Sequence[str] = ()) -> Path:
+              filename: str | None = None, record_extra: Sequence[str] = (), record_fields: dict | None = None) -> Path:
     """A wheel written structure by structure (ZIP spec APPNOTE 4.3), lies included: ``members``
     plus METADATA, WHEEL and a RECORD with a row for every member that is ``in_record`` (its
-    ``data``'s hash and size) and the ``record_extra`` rows."""
+    ``data``'s hash and size) and the ``record_extra`` rows; ``record_fields`` sets RawMember
+    fields of the RECORD member itself."""
     dist_info = f"{name}-{version}.dist-info"
     rows = [f"{m.name},{record_hash(m.data)},{len(m.data)}" for m in members if m.in_record and not m.name.endswith("/")]
     meta = [
@@ -241,7 +242,8 @@ def raw_wheel(directory: Path, members: Sequence[RawMember], name: str = "crafte
     ]
     rows += [f"{m.name},{record_hash(m.data)},{len(m.data)}" for m in meta] + list(record_extra)
     rows.append(f"{dist_info}/RECORD,,")
-    everything = [*members, *meta, RawMember(f"{dist_info}/RECORD", ("\n".join(rows) + "\n").encode())]
+    record = RawMember(f"{dist_info}/RECORD", ("\n".join(rows) + "\n").encode(), **(record_fields or {}))
+    everything = [*members, *meta, record]
     body = b""
     central = b""
     for member in everything:

@@ -151,6 +151,12 @@ def test_members_that_declare_more_than_the_total_cap(tmp_path):
     _assert_refused_everywhere(wheel, tmp_path, "likely zip bomb")
 
 
+def test_a_record_declaring_more_than_is_read_of_one(tmp_path):
+    """RECORD is read whole: one that declares 65 MiB is refused before a byte is decompressed."""
+    wheel = raw_wheel(tmp_path / "in", OK, record_fields={"method": zipfile.ZIP_BZIP2, "declared": 65 << 20})
+    _assert_refused_everywhere(wheel, tmp_path, "member 'crafted-1.0.dist-info/RECORD': is 68157440 bytes, over the")
+
+
 def test_a_stored_member_with_a_lying_size(tmp_path):
     stored = RawMember("okns/data.bin", bytes(1000), method=zipfile.ZIP_STORED, stored=bytes(1 << 20))
     wheel = raw_wheel(tmp_path / "in", [*OK, stored])

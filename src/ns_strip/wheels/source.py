@@ -114,7 +114,10 @@ class WheelSource:
             def read_record() -> str:
                 if record is None:
                     raise KeyError(f"There is no item named '{dist_info_dir}/RECORD' in the archive")
-                return read_member(handle.fileno(), record, MAX_RECORD_BYTES).decode("utf-8")
+                try:
+                    return read_member(handle.fileno(), record, MAX_RECORD_BYTES).decode("utf-8")
+                except FileTooLargeError as exc:
+                    raise FileTooLargeError(f"{shown}: member {record.name!r}", exc.size, exc.limit) from None
 
             checked = validate_record(wheel_file, archive, handle, members, read_record, shown, verified or {})
             return cls(wheel, handle, archive, members, dist_info_dir, data_dir, shown, checked)
