@@ -196,3 +196,37 @@ def test_a_wheel_with_a_fifo_in_a_directory_beside_it_is_read(tmp_path):
     os.mkfifo(tmp_path / "queue")
     result = run_limited("scan", str(wheel), timeout=TIMEOUT)
     assert_clean_exit(result, {0})
+
+
+def test_a_directory_swapped_for_a_link_after_the_check_is_caught(tmp_path, monkeypatch):
+    """No realpath-then-open race: a link in the tree is resolved and checked, and if a directory
+    on the resolved path is then swapped for a link out of the root, the file opened is seen to
+    lie outside (through /proc/self/fd) and refused. The swap is made exactly between the check
+    and the open, by wrapping the resolution."""
+    from ns_strip import sources
+    from ns_strip.safeio import OutsideRootError
+    from ns_strip.sources import TreeSource
+
+    (tmp_path / "outside" / "data").mkdir(parents=True)
+    (tmp_path / "outside" / "data" / "RECORD").write_text("outside the root,,\n")
+    sentinel = Sentinel(tmp_path / "outside")
+    site = _site(tmp_path / "root")
+    record = site / DIST_INFO / "RECORD"
+    (site / "data").mkdir()
+    record.rename(site / "data" / "RECORD")
+    os.symlink("../data/RECORD", record)
+    source = TreeSource(site)
+    assert b"okns/mod.py" in source.read_bytes(f"{DIST_INFO}/RECORD")  # the link inside the root is read
+    real_realpath = os.path.realpath
+
+    def resolve_then_swap(path, *args, **kwargs):
+        resolved = real_realpath(path, *args, **kwargs)
+        if resolved.endswith("/data/RECORD"):
+            os.rename(site / "data", site / "data.moved")
+            os.symlink(tmp_path / "outside" / "data", site / "data")
+        return resolved
+
+    monkeypatch.setattr(sources.os.path, "realpath", resolve_then_swap)
+    with pytest.raises(OutsideRootError):
+        source.read_bytes(f"{DIST_INFO}/RECORD")
+    sentinel.assert_unchanged()

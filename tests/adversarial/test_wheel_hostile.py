@@ -320,3 +320,19 @@ def test_an_installed_record_listing_a_journal_is_refused(row, tmp_path):
         assert_clean_exit(result, {3})
         assert "NS120 RECORD entry" in result.stderr and f"{dist_info.name}/RECORD" in result.stderr, result.stderr
     assert fingerprint(site) == before
+
+
+@pytest.mark.parametrize("local", [{"flags": 0x808, "crc": 0, "compress_size": 0, "file_size": 0},
+                                   {"flags": 0x808, "compress_size": 0, "file_size": 0},
+                                   {"compress_size": 0xFFFFFFFF, "file_size": 0xFFFFFFFF}],
+                         ids=["data-descriptor", "data-descriptor-with-crc", "zip64-marks"])
+def test_local_headers_that_leave_values_for_later_are_not_lies(local, tmp_path):
+    """Streaming writers leave CRC and sizes (or only the sizes) to a data descriptor; ZIP64
+    writers put 0xFFFFFFFF there: such local headers agree with the directory."""
+    wheel = raw_wheel(tmp_path / "in", [OK[0], RawMember("okns/mod.py", b"VALUE = 1\n", local=local)])
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run_cli("strip", "-o", str(out), str(wheel))
+    assert code == 0, err
+    _installs_cleanly(out / wheel.name, tmp_path / "site")
+    assert (tmp_path / "site" / "okns" / "mod.py").read_bytes() == b"VALUE = 1\n"

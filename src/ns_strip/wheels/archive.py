@@ -210,14 +210,13 @@ def _local_disagreement(info: zipfile.ZipInfo, fields: tuple) -> str | None:
         return "compression method"
     if (flags ^ info.flag_bits) & (_FLAG_ENCRYPTED | _FLAG_STRONG_ENCRYPTION):
         return "encryption flag"
-    if flags & FLAG_DATA_DESCRIPTOR and crc == compress_size == file_size == 0:
-        return None
-    if crc != info.CRC:
-        return "CRC"
-    for local, central, what in ((compress_size, info.compress_size, "compressed size"),
-                                 (file_size, info.file_size, "size")):
-        if local != central and local != ZIP32_LIMIT:
-            return what
+    described_later = bool(flags & FLAG_DATA_DESCRIPTOR)  # a value left 0 comes after the data
+    for local, central, what, zip64 in ((crc, info.CRC, "CRC", False),
+                                        (compress_size, info.compress_size, "compressed size", True),
+                                        (file_size, info.file_size, "size", True)):
+        if local == central or (described_later and local == 0) or (zip64 and local == ZIP32_LIMIT):
+            continue
+        return what
     return None
 
 
