@@ -336,3 +336,19 @@ def test_local_headers_that_leave_values_for_later_are_not_lies(local, tmp_path)
     assert code == 0, err
     _installs_cleanly(out / wheel.name, tmp_path / "site")
     assert (tmp_path / "site" / "okns" / "mod.py").read_bytes() == b"VALUE = 1\n"
+
+
+@pytest.mark.parametrize("count_field", [0xFFFF, 1000], ids=["count-unknown", "count-lies"])
+def test_a_central_directory_of_300000_entries_is_refused_before_it_is_parsed(count_field, tmp_path):
+    """zipfile would parse every entry (112 MB of memory for a 13 MB file): refused from the
+    end record and a count of the entry signatures, whatever the entry count says."""
+    import struct
+
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"a"
+    entry = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
+    directory = entry * 300_000
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count_field, count_field, len(directory), len(local), 0)
+    wheel = tmp_path / "in" / WHEEL_NAME
+    wheel.parent.mkdir()
+    wheel.write_bytes(local + directory + end)
+    _assert_refused_everywhere(wheel, tmp_path, "central directory of 300000 entries, more than the 200000")

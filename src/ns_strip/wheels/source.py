@@ -39,6 +39,7 @@ from .archive import (
     WHEEL_NAME_FORM,
     ZIP_ERRORS,
     Member,
+    check_directory_size,
     is_wheel_filename,
     member_chunks,
     read_member,
@@ -101,6 +102,7 @@ class WheelSource:
         except BadInputError as exc:
             raise BadInputError(exc.message, shown) from exc
         try:
+            check_directory_size(handle, shown)
             try:
                 archive = zipfile.ZipFile(handle)
                 archive.filename = os.fspath(wheel)  # installer takes name and version from it
