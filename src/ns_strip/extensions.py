@@ -8,7 +8,7 @@ Public API:
   ``ExtensionInfo.problem``.
 - :func:`inspect_extension_file` ``(path, relpath, *, distributions=()) -> ExtensionInfo``.
 - :func:`check_extension` ``(info, *, target=None) -> list[Finding]``: NS201, NS203, NS204,
-  NS205. ``target`` is the interpreter the file is installed for, see :func:`python_target`.
+  NS205, and NS121 for a FIFO, socket or device found where a binary was expected. ``target`` is the interpreter the file is installed for, see :func:`python_target`.
 - :func:`namespace_takeovers` ``(extensions, namespaces) -> list[Finding]``: NS202 for every
   extension whose dotted module name is one of ``namespaces``.
 - :func:`tag_contradictions` ``(name, binary, target=None) -> list[str]``: why a file name's
@@ -189,7 +189,7 @@ def is_shared_library(info: ExtensionInfo) -> bool:
 
 
 def check_extension(info: ExtensionInfo, *, target: PythonTarget | None = None) -> list[Finding]:
-    """NS201, NS203, NS204 and NS205 for one extension."""
+    """NS201, NS203, NS204 and NS205 for one extension (NS121 alone for a special file)."""
 
     def finding(code: str, message: str, **details: Any) -> Finding:
         return Finding(code, info.path, message, info.distributions, details)
