@@ -6,9 +6,13 @@ import argparse
 from pathlib import Path
 
 from . import journal, setuptools_dep, sitelock
-from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
-from .errors import ApplyError, BadInputError
-from .fdtree import FdTree, Identity
+from .cmd_manifest import (
+    add_strip_manifest_arguments,
+    check_strip_manifest_options,
+    manifest_report,
+)
+from .errors import ApplyError
+from .fdtree import FdTree
 from .findings import Finding
 from .plan import StripPlan, plan_strip
 from .report import Report
@@ -79,7 +83,8 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     if tree is not None and not args.dry_run and not plan.is_empty:
         # What the plan saw, checked again before every step: a file or directory swapped in
         # between (a link out of the root, a hybrid for a pure __init__.py) is never acted on.
-        expected = _identities(tree, plan)
+        expected = journal.identities_at_plan(
+            tree, journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs))
     _describe(plan, report, args.dry_run)
     for line in dropped:
         report.action(("[dry run] " if args.dry_run else "") + line)
@@ -102,14 +107,6 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     if isinstance(source, WheelSource):
         report.data["output"] = None if output is None or args.dry_run else str(output)
     return report
-
-
-def _identities(tree: FdTree, plan: StripPlan) -> dict[str, Identity]:
-    try:
-        return tree.identities(journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs))
-    except OSError as exc:
-        raise BadInputError(f"{exc.strerror} while planning (a concurrent change?); nothing was changed",
-                            exc.filename or tree.shown("")) from exc
 
 
 def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: StripPlan,

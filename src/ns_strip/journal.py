@@ -32,8 +32,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .errors import ApplyError, BadInputError
-from .fdtree import FdTree, Identity, TreeChangedError, UnsafePathError, ancestors, parent_and_name
-from .journalplan import JOURNAL_DIR, MAX_PLAN_BYTES, PlanError, Step, decode_plan, encode_plan
+from .fdtree import (
+    FdTree,
+    Identity,
+    TreeChangedError,
+    UnsafePathError,
+    ancestors,
+    parent_and_name,
+)
+from .journalplan import (
+    JOURNAL_DIR,
+    MAX_PLAN_BYTES,
+    PlanError,
+    Step,
+    decode_plan,
+    encode_plan,
+)
 from .sitelock import locked_site
 
 # Test hooks, never set in real use: before step N (counting from 1) the process kills itself
@@ -51,8 +65,19 @@ _PLAN_TMP = f"{JOURNAL_DIR}/plan.json.tmp"
 _COMMITTED = f"{JOURNAL_DIR}/committed"
 _CLEAR_HINT = "nothing was changed; if no ns-strip is running, inspect it and remove it by hand to continue"
 
-__all__ = ["JOURNAL_DIR", "Step", "Checkpoints", "UnsafeJournalError", "apply", "recover", "pending",
-           "inspect", "journal_dir"]
+__all__ = [
+    "JOURNAL_DIR",
+    "Checkpoints",
+    "Step",
+    "UnsafeJournalError",
+    "apply",
+    "identities_at_plan",
+    "inspect",
+    "journal_dir",
+    "pending",
+    "planned_paths",
+    "recover",
+]
 
 
 class Checkpoints:
@@ -194,8 +219,19 @@ def apply(
 
 def planned_paths(removals: Iterable[str], rewrites: Iterable[str], rmdirs: Iterable[str] = (),
                   moves: Iterable[str] = ()) -> list[str]:
-    """Every path a change acts on, for :meth:`FdTree.identities` at plan time."""
+    """Every path a change acts on."""
     return [*removals, *moves, *rewrites, *rmdirs]
+
+
+def identities_at_plan(tree: FdTree, paths: Iterable[str]) -> dict[str, Identity]:
+    """What the plan saw of ``paths`` (and the directories leading to them), for :func:`apply`
+    to check again before every step. A path that is gone or reached through a link already
+    is refused (BadInputError, nothing changed)."""
+    try:
+        return tree.identities(paths)
+    except OSError as exc:
+        raise BadInputError(f"{exc.strerror} while planning (a concurrent change?); nothing was changed",
+                            exc.filename or tree.shown("")) from exc
 
 
 def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmdirs: list[str],
