@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import posixpath
 import signal
 import stat
 import time
@@ -423,11 +424,23 @@ def _inspect(tree: FdTree) -> JournalState | None:
             index_ok = name.isdigit() and name == str(int(name)) and (steps is None or int(name) < len(steps))
             if not (allowed and index_ok):
                 raise UnsafeJournalError(shown, f"unexpected {_kind_of(mode)} {sub}/{name} in it")
+            if stat.S_ISLNK(mode) and steps is not None:
+                _check_moved_link(tree, f"{JOURNAL_DIR}/{sub}/{name}", steps[int(name)], shown)
     committed = "committed" in entries
     if steps is not None and not committed:
         moved_aside = set(tree.listdir(_OLD)) if "old" in entries else set()
         _check_rollback(tree, steps, moved_aside, shown)
     return JournalState(steps, committed)
+
+
+def _check_moved_link(tree: FdTree, rel: str, step: Step, shown: str) -> None:
+    """A link moved aside goes back to the step's path: it must not point out of the site dir
+    from there (scan never plans to remove such a link; a planted one is refused)."""
+    parent, name = parent_and_name(rel)
+    target = os.readlink(name, dir_fd=tree.dir_fd(parent))
+    placed = posixpath.normpath(posixpath.join(parent_and_name(step.path)[0], target))
+    if target.startswith("/") or placed == ".." or placed.startswith("../"):
+        raise UnsafeJournalError(shown, f"{rel.split('/', 1)[1]} is a link that leaves the site dir")
 
 
 def _entries(tree: FdTree, rel: str, shown: str) -> dict[str, int]:
