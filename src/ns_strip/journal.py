@@ -297,6 +297,7 @@ def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmd
             tree.trim()
             checkpoint()
             _do(tree, index, step)
+        _check_after(tree, steps)
         # A directory removed by a later step fails to open: passed over.
         _sync_paths(tree, sorted({parent_and_name(s.path)[0] for s in steps}), directories=True)
         checkpoint()
@@ -351,6 +352,18 @@ def _check_before(tree: FdTree, steps: list[Step]) -> list[Step]:
                 raise TreeChangedError(tree.shown(step.target), "exists now")
         checked.append(step)
     return checked
+
+
+def _check_after(tree: FdTree, steps: list[Step]) -> None:
+    """Before the commit: every directory the steps worked in is still where the plan saw it
+    (a directory swapped after its last step is not let pass: the change is rolled back)."""
+    removed = {step.path for step in steps if step.action == "rmdir"}
+    for step in steps:
+        for path in (step.path, step.target):
+            parent = parent_and_name(path)[0] if path else ""
+            if parent and parent not in removed:
+                tree.dir_fd(parent)
+        tree.trim()
 
 
 def _do(tree: FdTree, index: int, step: Step) -> None:
