@@ -160,11 +160,21 @@ def _fsync_each(sync: Callable[[int], None], fds: list[int]) -> None:
             sync(fd)
         return
     # Imported here: a single package's strip syncs a few files and need not pay for it.
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(16, len(fds))) as pool:
-        for _ in pool.map(sync, fds):
-            pass
+    # A syncing thread needs little stack; the default (8 MiB of address space each) would
+    # make a run under an address-space limit fail to start them.
+    previous = threading.stack_size(1 << 18)
+    try:
+        with ThreadPoolExecutor(max_workers=min(16, len(fds))) as pool:
+            for _ in pool.map(sync, fds):
+                pass
+    except RuntimeError:  # no thread could be started: one after another, then
+        for fd in fds:
+            sync(fd)
+    finally:
+        threading.stack_size(previous)
 
 
 def _sync_dir_fd(fd: int) -> None:
