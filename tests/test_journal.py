@@ -120,3 +120,117 @@ def test_moves_survive_kill_at_every_step(tmp_path):
         })
     assert final == {"foo.cpython-311-x86_64-linux-gnu.so": b"\x7fELF", "RECORD": b"foo.cpython-311-x86_64-linux-gnu.so,,\n"}
     assert step > 5
+
+
+# -- directory descriptors, plan-time identities, the lock ---------------------------------------
+
+from ns_strip import sitelock  # noqa: E402
+from ns_strip.errors import ApplyError, BadInputError  # noqa: E402
+from nstree import PKGUTIL_INIT, add_distribution  # noqa: E402
+
+
+def small_site(where: Path) -> Path:
+    add_distribution(where, "zope.event", {"zope/__init__.py": PKGUTIL_INIT, "zope/event/__init__.py": ""})
+    return where
+
+
+def planned(tree, removals=("zope/__init__.py",)):
+    return journal.identities_at_plan(tree, journal.planned_paths(removals, ()))
+
+
+def test_file_rewritten_after_the_plan_is_refused_before_any_change(tmp_path):
+    site = small_site(tmp_path / "site")
+    with sitelock.locked_site(site) as tree:
+        expected = planned(tree)
+        (site / "zope" / "__init__.py").write_text(PKGUTIL_INIT + "print('hybrid now')\n")
+        before = snapshot(site)
+        with pytest.raises(BadInputError) as caught:
+            journal.apply(tree, ["zope/__init__.py"], {}, expected=expected)
+    assert caught.value.exit_code == 3 and "changed since it was planned" in str(caught.value)
+    assert "zope/__init__.py" in str(caught.value)
+    assert snapshot(site) == before
+
+
+def test_directory_swapped_for_a_link_after_the_plan_is_refused(tmp_path):
+    site = small_site(tmp_path / "site")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "__init__.py").write_text("outside\n")
+    with sitelock.locked_site(site) as tree:
+        expected = planned(tree)
+        os.rename(site / "zope", site / "zope.moved")
+        os.symlink(outside, site / "zope")
+        with pytest.raises(BadInputError) as caught:
+            journal.apply(tree, ["zope/__init__.py"], {}, expected=expected)
+    assert "not a directory" in str(caught.value) and caught.value.exit_code == 3
+    assert (outside / "__init__.py").read_text() == "outside\n"
+    assert (site / "zope.moved" / "__init__.py").exists() and not (site / journal.JOURNAL_DIR).exists()
+
+
+def test_directory_replaced_by_another_directory_is_refused(tmp_path):
+    site = small_site(tmp_path / "site")
+    with sitelock.locked_site(site) as tree:
+        expected = planned(tree)
+        os.rename(site / "zope", site / "zope.moved")
+        shutil.copytree(site / "zope.moved", site / "zope")
+        with pytest.raises(BadInputError):
+            journal.apply(tree, ["zope/__init__.py"], {}, expected=expected)
+    assert (site / "zope" / "__init__.py").exists() and (site / "zope.moved" / "__init__.py").exists()
+
+
+def test_hard_linked_namespace_files_are_stripped(tmp_path):
+    """Renaming one hard link changes the inode's ctime for its other links: identities must
+    not compare it, or a tree deduplicated with hard links could never be stripped."""
+    site = small_site(tmp_path / "site")
+    add_distribution(site, "jaraco.text", {"jaraco/__init__.py": PKGUTIL_INIT, "jaraco/text/__init__.py": ""})
+    os.unlink(site / "jaraco" / "__init__.py")
+    os.link(site / "zope" / "__init__.py", site / "jaraco" / "__init__.py")
+    code, out, err = run_cli("strip", str(site))
+    assert (code, err) == (0, "")
+    assert not (site / "zope" / "__init__.py").exists() and not (site / "jaraco" / "__init__.py").exists()
+    assert_records_true(site)
+
+
+def test_site_dir_reached_through_a_link_inside_the_root(tmp_path):
+    """A staging root's own layout may have links (lib64 -> lib): the site dir is opened
+    through its real path, each component without following links."""
+    root = tmp_path / "root"
+    small_site(root / "usr" / "lib" / "python3" / "dist-packages")
+    os.symlink("lib", root / "usr" / "lib64")
+    code, out, err = run_cli("strip", "--root", str(root), "/usr/lib64/python3/dist-packages")
+    assert (code, err) == (0, "")
+    assert not (root / "usr" / "lib" / "python3" / "dist-packages" / "zope" / "__init__.py").exists()
+
+
+def test_lock_is_reentrant_in_a_process_and_exclusive_across(tmp_path):
+    site = small_site(tmp_path / "site")
+    with sitelock.locked_site(site) as outer:
+        with sitelock.locked_site(site) as inner:
+            assert inner is outer
+        # Still held: another process gives up at once, with exit 4.
+        proc = run_module("strip", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
+        assert proc.returncode == 4 and "another ns-strip is changing this site dir" in proc.stderr
+        assert (site / "zope" / "__init__.py").exists()
+    with pytest.raises(ApplyError):
+        with sitelock.locked_site(site, shared=True):
+            with sitelock.locked_site(site):
+                pass  # a reader cannot become a writer in place
+    proc = run_module("strip", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_dry_runs_share_the_lock(tmp_path):
+    site = small_site(tmp_path / "site")
+    with sitelock.locked_site(site, shared=True):
+        proc = run_module("strip", "--dry-run", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
+        assert proc.returncode == 0 and "[dry run] Stripping" in proc.stdout, proc.stderr
+        proc = run_module("strip", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
+        assert proc.returncode == 4
+
+
+def test_second_run_changes_nothing(tmp_path):
+    site = small_site(tmp_path / "site")
+    assert run_cli("strip", str(site))[0] == 0
+    times = {p: p.lstat().st_mtime_ns for p in [site, *site.rglob("*")]}
+    assert run_cli("strip", str(site))[0] == 0
+    assert {p: p.lstat().st_mtime_ns for p in [site, *site.rglob("*")]} == times
