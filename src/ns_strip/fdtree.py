@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import resource
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -31,9 +32,29 @@ from .errors import BadInputError
 
 OPEN_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# Directory descriptors kept open between steps; beyond this many the cache is emptied at the
-# next safe point (a tree of thousands of namespace directories must not run out of fds).
-_MAX_CACHED_DIRS = 128
+# Directory descriptors kept open between steps: every directory a change works in, when the
+# descriptor limit allows (a change visits each one in several passes, and opening it again each
+# time would double a large strip's time); beyond that the cache is emptied at the next safe
+# point, so a tree of any size never runs out of descriptors.
+_MAX_CACHED_DIRS = 16384
+
+
+def _descriptor_budget() -> int:
+    """How many directory descriptors to keep: raise the soft limit towards the hard one (a
+    usual soft limit is 1024) up to what the cache needs, and keep half of it free."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 2 * _MAX_CACHED_DIRS + 64
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+            if raised > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+                soft = raised
+    except (OSError, ValueError):
+        soft = 1024
+    if soft == resource.RLIM_INFINITY:
+        return _MAX_CACHED_DIRS
+    return max(16, min(_MAX_CACHED_DIRS, soft // 2 - 32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +118,9 @@ class FdTree:
         self.path = path  # for messages only; never opened again
         self.identity = Identity.of(os.fstat(fd))
         self._dirs: dict[str, tuple[int, Identity]] = {}
+        self._verified: set[str] = set()  # directories checked since the last trim
         self._expected: dict[str, Identity] = {}
+        self._max_cached = _descriptor_budget()
 
     def close(self) -> None:
         self.trim(0)
@@ -114,7 +137,7 @@ class FdTree:
     def expect(self, identities: Mapping[str, Identity]) -> None:
         """From now on, walks and checks compare with these (``{}`` to stop comparing)."""
         self._expected = dict(identities)
-        self.trim(0)  # descriptors opened before are checked again when next needed
+        self.trim()  # every directory is checked against them on its next use
 
     def expected(self) -> dict[str, Identity]:
         return dict(self._expected)
@@ -154,37 +177,47 @@ class FdTree:
 
     # -- directories --------------------------------------------------------------------------
 
-    def trim(self, keep: int = _MAX_CACHED_DIRS) -> None:
-        """Close cached directory descriptors when there are more than ``keep``. Called only
-        between operations: no descriptor handed out is in use then."""
-        if len(self._dirs) > keep:
+    def trim(self, keep: int | None = None) -> None:
+        """Start a new step: directories are checked again on their next use, and cached
+        descriptors are closed when there are more than ``keep`` (default: as many as the
+        descriptor limit allows). Called only between operations: no descriptor handed out is
+        in use then."""
+        self._verified.clear()
+        if len(self._dirs) > (self._max_cached if keep is None else keep):
             for fd, _ in self._dirs.values():
                 os.close(fd)
             self._dirs.clear()
 
     def dir_fd(self, rel: str) -> int:
-        """A descriptor of directory ``rel`` ("" is the base), valid until the next trim."""
+        """A descriptor of directory ``rel`` ("" is the base), valid until the next trim.
+
+        Each directory on the way is checked once per step (between two trims): that it is
+        still a real directory, the one opened before and the one the plan saw."""
         return self._dir(rel)[0]
 
     def _dir(self, rel: str) -> tuple[int, Identity]:
         if not rel:
             return self.fd, self.identity
+        if rel in self._verified:
+            return self._dirs[rel]
         parent_fd = self.fd
         prefix = ""
         for name in rel.split("/"):
             prefix = f"{prefix}/{name}" if prefix else name
+            cached = self._dirs.get(prefix)
+            if cached is not None and prefix in self._verified:
+                parent_fd = cached[0]
+                continue
             info = self._lstat_at(parent_fd, name, prefix)
             if info is None:
                 raise FileNotFoundError(errno.ENOENT, "no such directory", self.shown(prefix))
             if not stat.S_ISDIR(info.st_mode):
                 kind = safeio.file_kind(info.st_mode)
                 raise UnsafePathError(self.shown(prefix), f"is a {kind}, not a directory")
-            now = Identity.of(info)
             want = self._expected.get(prefix)
-            if want is not None and not now.same_object(want):
+            if want is not None and (want.ino, want.dev, want.kind) != (info.st_ino, info.st_dev, stat.S_IFDIR):
                 raise TreeChangedError(self.shown(prefix))
-            cached = self._dirs.get(prefix)
-            if cached is not None and not cached[1].same_object(now):
+            if cached is not None and (cached[1].ino, cached[1].dev) != (info.st_ino, info.st_dev):
                 raise TreeChangedError(self.shown(prefix), "was replaced while in use")
             if cached is None:
                 try:
@@ -194,10 +227,11 @@ class FdTree:
                         raise UnsafePathError(self.shown(prefix), "was replaced by a link or a file") from exc
                     raise
                 opened = Identity.of(os.fstat(fd))
-                if not opened.same_object(now):  # swapped between the lstat and the open
+                if (opened.ino, opened.dev) != (info.st_ino, info.st_dev):  # swapped between lstat and open
                     os.close(fd)
                     raise TreeChangedError(self.shown(prefix), "was replaced while being opened")
                 cached = self._dirs[prefix] = (fd, opened)
+            self._verified.add(prefix)
             parent_fd = cached[0]
         return cached
 

@@ -31,6 +31,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ApplyError, BadInputError
 from .fdtree import (
@@ -50,6 +51,9 @@ from .journalplan import (
     encode_plan,
 )
 from .sitelock import locked_site
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 # Test hooks, never set in real use: before step N (counting from 1) the process kills itself
 # with SIGKILL, or a step fails with EIO, so the tests can interrupt an apply at every step and
@@ -151,13 +155,23 @@ def _fsync_dir(path: Path) -> None:
         pass  # some file systems cannot sync a directory; the renames are still atomic
 
 
-def _fsync_each(sync: Callable[[int], None], fds: list[int]) -> None:
-    """Sync every descriptor, several at once: the file system commits concurrent syncs
-    together, one journal commit for many files instead of one each, which is most of a large
-    strip's time. Each is on disk when this returns; the first error is raised."""
-    if len(fds) < 4:
+def _fsync_each(sync: Callable[[int], None], fds: list[int], pool: _Fallback | None) -> None:
+    """Sync every descriptor, several at once when there are many: the file system commits
+    concurrent syncs together, one journal commit for many files instead of one each, which is
+    most of a large strip's time. Each is on disk when this returns; the first error is raised."""
+    if pool is None or len(fds) < 4:
         for fd in fds:
             sync(fd)
+        return
+    for _ in pool.map(sync, fds):
+        pass
+
+
+@contextlib.contextmanager
+def _sync_pool(count: int) -> Iterator[_Fallback | None]:
+    """Threads to sync ``count`` descriptors with (None when a few are synced one by one)."""
+    if count < 4:
+        yield None
         return
     # Imported here: a single package's strip syncs a few files and need not pay for it.
     import threading
@@ -167,14 +181,23 @@ def _fsync_each(sync: Callable[[int], None], fds: list[int]) -> None:
     # make a run under an address-space limit fail to start them.
     previous = threading.stack_size(1 << 18)
     try:
-        with ThreadPoolExecutor(max_workers=min(16, len(fds))) as pool:
-            for _ in pool.map(sync, fds):
-                pass
-    except RuntimeError:  # no thread could be started: one after another, then
-        for fd in fds:
-            sync(fd)
+        with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
+            yield _Fallback(pool)
     finally:
         threading.stack_size(previous)
+
+
+class _Fallback:
+    """A pool whose ``map`` runs in the calling thread when no thread can be started."""
+
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+
+    def map(self, fn: Callable[[int], None], items: list[int]) -> Iterable[None]:
+        try:
+            return list(self.pool.map(fn, items))
+        except RuntimeError:  # "can't start new thread": one after another, then
+            return [fn(item) for item in items]
 
 
 def _sync_dir_fd(fd: int) -> None:
@@ -188,20 +211,22 @@ def _sync_paths(tree: FdTree, paths: Iterable[str], *, directories: bool) -> Non
     """fsync files (errors raised) or directories (best effort; a directory a later step
     removed is passed over), in chunks of descriptors opened through the tree."""
     paths = list(paths)
-    for start in range(0, len(paths), 64):
-        fds = []
-        try:
-            for rel in paths[start:start + 64]:
-                try:
-                    fds.append(tree.open_for_sync(rel))
-                except OSError:
-                    if not directories:
-                        raise
-            _fsync_each(_sync_dir_fd if directories else os.fsync, fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        tree.trim()
+    chunk = 256
+    with _sync_pool(len(paths)) as pool:
+        for start in range(0, len(paths), chunk):
+            fds = []
+            try:
+                for rel in paths[start:start + chunk]:
+                    try:
+                        fds.append(tree.open_for_sync(rel))
+                    except OSError:
+                        if not directories:
+                            raise
+                _fsync_each(_sync_dir_fd if directories else os.fsync, fds, pool)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            tree.trim()
 
 
 # -- apply ---------------------------------------------------------------------------------------
