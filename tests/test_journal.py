@@ -234,3 +234,28 @@ def test_second_run_changes_nothing(tmp_path):
     times = {p: p.lstat().st_mtime_ns for p in [site, *site.rglob("*")]}
     assert run_cli("strip", str(site))[0] == 0
     assert {p: p.lstat().st_mtime_ns for p in [site, *site.rglob("*")]} == times
+
+
+def test_site_dir_swapped_while_it_is_scanned_is_refused(tmp_path, monkeypatch):
+    """The scan reads the site dir by its path; the change goes through the descriptor opened
+    (and locked) before. A twin swapped in under the path while the scan runs (pure where the
+    real one is a hybrid) must not decide what is removed from the real one."""
+    from ns_strip import cmd_strip
+
+    site = tmp_path / "site"
+    add_distribution(site, "zope.event", {"zope/__init__.py": PKGUTIL_INIT + "print('hybrid')\n"})
+    twin = tmp_path / "twin"
+    add_distribution(twin, "zope.event", {"zope/__init__.py": PKGUTIL_INIT})
+    real_scan = cmd_strip.scan
+
+    def scan_during_a_swap(source):
+        os.rename(site, tmp_path / "real")
+        os.rename(twin, site)
+        return real_scan(source)
+
+    monkeypatch.setattr(cmd_strip, "scan", scan_during_a_swap)
+    real_before = snapshot(site)
+    twin_before = snapshot(twin)
+    code, out, err = run_cli("strip", str(site))
+    assert code == 3 and "replaced while it was read" in err
+    assert snapshot(tmp_path / "real") == real_before and snapshot(site) == twin_before

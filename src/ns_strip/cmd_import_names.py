@@ -100,6 +100,7 @@ def _write(source: Source, layouts: list[ImportLayout], output: Path | None, rep
     if tree is None:
         apply_change(source, output, (), rewrites)
     elif rewrites:
+        sitelock.check_still_named(tree)
         journal.apply(tree, (), rewrites, expected=expected)
     return sorted(rewrites)
 

@@ -83,6 +83,7 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     if tree is not None and not args.dry_run and not plan.is_empty:
         # What the plan saw, checked again before every step: a file or directory swapped in
         # between (a link out of the root, a hybrid for a pure __init__.py) is never acted on.
+        sitelock.check_still_named(tree)
         expected = journal.identities_at_plan(
             tree, journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs))
     _describe(plan, report, args.dry_run)

@@ -108,6 +108,7 @@ def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = Fals
         records = _records_to_rewrite(root, moves)
         if dry_run or not renames:
             return sorted(records)
+        sitelock.check_still_named(tree)
         expected = journal.identities_at_plan(tree, journal.planned_paths((), records, (), moves))
         # The same journal as strip: every rename and RECORD rewrite lands, or none does, even
         # across a kill -9 (the next strip or rename run finishes or rolls back).

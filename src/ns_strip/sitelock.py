@@ -73,16 +73,23 @@ def open_site(site_dir: Path, root: Path | None = None) -> FdTree:
         raise BadInputError(f"cannot open the site dir: {exc.strerror or exc}", str(site_dir)) from exc
     try:
         tree = FdTree(fd, site_dir)
-        try:
-            now = os.stat(site_dir)
-        except OSError as exc:
-            raise BadInputError(f"cannot open the site dir: {exc.strerror or exc}", str(site_dir)) from exc
-        if (now.st_dev, now.st_ino) != (tree.identity.dev, tree.identity.ino):
-            raise BadInputError("the site dir was replaced while being opened; nothing was changed", str(site_dir))
+        check_still_named(tree)
     except BaseException:
         os.close(fd)
         raise
     return tree
+
+
+def check_still_named(tree: FdTree) -> None:
+    """The scan read the site dir by its path: refuse (exit 3) when the path no longer names
+    the directory the lock and the changes are on (it was swapped while being read)."""
+    try:
+        now = os.stat(tree.path)
+    except OSError as exc:
+        raise BadInputError(f"cannot stat the site dir: {exc.strerror or exc}; nothing was changed",
+                            str(tree.path)) from exc
+    if (now.st_dev, now.st_ino) != (tree.identity.dev, tree.identity.ino):
+        raise BadInputError("the site dir was replaced while it was read; nothing was changed", str(tree.path))
 
 
 def _open_below(root: Path, site_dir: Path) -> int:
