@@ -3,6 +3,7 @@ as it was or as it should be once recovered, and that the next run always finish
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -259,3 +260,25 @@ def test_site_dir_swapped_while_it_is_scanned_is_refused(tmp_path, monkeypatch):
     code, out, err = run_cli("strip", str(site))
     assert code == 3 and "replaced while it was read" in err
     assert snapshot(tmp_path / "real") == real_before and snapshot(site) == twin_before
+
+
+def test_plan_of_the_previous_format_is_read():
+    """A journal left by an earlier ns-strip (every key written, nulls included) recovers."""
+    from ns_strip.journalplan import Step, decode_plan, encode_plan
+
+    old = b'[{"action": "remove", "path": "zope/__init__.py", "mode": null, "target": null}, ' \
+          b'{"action": "rmdir", "path": "zope/__pycache__", "mode": 493, "target": null}, ' \
+          b'{"action": "move", "path": "a.so", "mode": null, "target": "a.cpython-311-x86_64-linux-gnu.so"}]'
+    steps = decode_plan(old)
+    assert steps == [Step("remove", "zope/__init__.py"), Step("rmdir", "zope/__pycache__", 0o755),
+                     Step("move", "a.so", target="a.cpython-311-x86_64-linux-gnu.so")]
+    assert decode_plan(encode_plan(steps)) == steps
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "",
+                                  ".ns-strip-journal/old/0", "a\0b", "x" * 5000])
+def test_plan_paths_that_are_refused(path):
+    from ns_strip.journalplan import PlanError, decode_plan
+
+    with pytest.raises(PlanError):
+        decode_plan(json.dumps([{"action": "remove", "path": path}]).encode())
