@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from ns_strip import journal
-from nstree import run_cli, run_module, snapshot
+from nstree import PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
 from test_scan import populated_site
 from test_strip import assert_records_true
+
+from ns_strip import journal, sitelock
+from ns_strip.errors import ApplyError, BadInputError
 
 
 def without_journal(state: dict[str, object]) -> dict[str, object]:
@@ -125,10 +126,6 @@ def test_moves_survive_kill_at_every_step(tmp_path):
 
 # -- directory descriptors, plan-time identities, the lock ---------------------------------------
 
-from ns_strip import sitelock  # noqa: E402
-from ns_strip.errors import ApplyError, BadInputError  # noqa: E402
-from nstree import PKGUTIL_INIT, add_distribution  # noqa: E402
-
 
 def small_site(where: Path) -> Path:
     add_distribution(where, "zope.event", {"zope/__init__.py": PKGUTIL_INIT, "zope/event/__init__.py": ""})
@@ -186,7 +183,7 @@ def test_hard_linked_namespace_files_are_stripped(tmp_path):
     add_distribution(site, "jaraco.text", {"jaraco/__init__.py": PKGUTIL_INIT, "jaraco/text/__init__.py": ""})
     os.unlink(site / "jaraco" / "__init__.py")
     os.link(site / "zope" / "__init__.py", site / "jaraco" / "__init__.py")
-    code, out, err = run_cli("strip", str(site))
+    code, _, err = run_cli("strip", str(site))
     assert (code, err) == (0, "")
     assert not (site / "zope" / "__init__.py").exists() and not (site / "jaraco" / "__init__.py").exists()
     assert_records_true(site)
@@ -198,7 +195,7 @@ def test_site_dir_reached_through_a_link_inside_the_root(tmp_path):
     root = tmp_path / "root"
     small_site(root / "usr" / "lib" / "python3" / "dist-packages")
     os.symlink("lib", root / "usr" / "lib64")
-    code, out, err = run_cli("strip", "--root", str(root), "/usr/lib64/python3/dist-packages")
+    code, _, err = run_cli("strip", "--root", str(root), "/usr/lib64/python3/dist-packages")
     assert (code, err) == (0, "")
     assert not (root / "usr" / "lib" / "python3" / "dist-packages" / "zope" / "__init__.py").exists()
 
@@ -212,10 +209,8 @@ def test_lock_is_reentrant_in_a_process_and_exclusive_across(tmp_path):
         proc = run_module("strip", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
         assert proc.returncode == 4 and "another ns-strip is changing this site dir" in proc.stderr
         assert (site / "zope" / "__init__.py").exists()
-    with pytest.raises(ApplyError):
-        with sitelock.locked_site(site, shared=True):
-            with sitelock.locked_site(site):
-                pass  # a reader cannot become a writer in place
+    with pytest.raises(ApplyError), sitelock.locked_site(site, shared=True), sitelock.locked_site(site):
+        pass  # a reader cannot become a writer in place
     proc = run_module("strip", str(site), env={sitelock.LOCK_TIMEOUT_ENV: "0"})
     assert proc.returncode == 0, proc.stderr
 
@@ -257,7 +252,7 @@ def test_site_dir_swapped_while_it_is_scanned_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(cmd_strip, "scan", scan_during_a_swap)
     real_before = snapshot(site)
     twin_before = snapshot(twin)
-    code, out, err = run_cli("strip", str(site))
+    code, _, err = run_cli("strip", str(site))
     assert code == 3 and "replaced while it was read" in err
     assert snapshot(tmp_path / "real") == real_before and snapshot(site) == twin_before
 

@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hostile import Sentinel, assert_clean_exit, fingerprint, run_limited
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from hostile import Sentinel, assert_clean_exit, fingerprint, run_limited
 from nstree import PKGUTIL_INIT, add_distribution
 
 from ns_strip.cli import main

@@ -92,7 +92,7 @@ def test_strip_swap_during_apply(tmp_path, undisturbed, moment, swapped):
     site = make_root(root)
     outside = outside_twin(tmp_path / "outside",
                            ["__init__.py", "__init__.cpython-311.pyc", "RECORD", "__pycache__/__init__.cpython-311.pyc"])
-    proc = start("strip", "--root", str(root), SITE, delay="0.25")
+    proc = start("strip", "--root", str(root), SITE, delay="0.4")
     try:
         wait_until(lambda: MOMENTS[moment](site), proc)
         aside = swap(site / swapped, outside.path)
@@ -116,7 +116,7 @@ def test_strip_file_swapped_for_a_hybrid_before_its_step(tmp_path, undisturbed):
     """A pure ``__init__.py`` rewritten into a hybrid after the plan: not removed."""
     root = tmp_path / "root"
     site = make_root(root)
-    proc = start("strip", "--root", str(root), SITE, delay="0.25")
+    proc = start("strip", "--root", str(root), SITE, delay="0.4")
     init = site / "zope" / "__init__.py"
     hybrid = PKGUTIL_INIT + "print('runs on import')\n"
     try:
@@ -142,7 +142,7 @@ def test_ext_rename_swap_during_apply(tmp_path, moment):
     (site / "good-1.0.dist-info" / "RECORD").write_text("pkg/good.so,,\ngood-1.0.dist-info/RECORD,,\n")
     before = snapshot(site)
     outside = outside_twin(tmp_path / "outside", ["good.so", f"good{SUFFIX}"])
-    proc = start("ext", "--rename", str(site), delay="0.3")
+    proc = start("ext", "--rename", str(site), delay="0.5")
     condition = {
         "journal written": lambda: (site / JOURNAL_DIR / "plan.json").exists(),
         "first rename made": lambda: (site / "pkg" / f"good{SUFFIX}").exists(),
