@@ -163,3 +163,28 @@ def test_ext_rename_swap_during_apply(tmp_path, moment):
         assert_clean_exit(run_limited("strip", str(site)), {0})
     assert snapshot(site) == before
     shutil.rmtree(site)
+
+
+def test_import_names_write_swap_during_apply(tmp_path):
+    """METADATA and RECORD rewrites go through the same checks."""
+    undisturbed = tmp_path / "undisturbed"
+    add_distribution(undisturbed, "zope.event", {"zope/event/__init__.py": ""})
+    assert_clean_exit(run_limited("import-names", "--write", str(undisturbed)), {0})
+    site = tmp_path / "site"
+    add_distribution(site, "zope.event", {"zope/event/__init__.py": ""})
+    outside = outside_twin(tmp_path / "outside", ["METADATA", "RECORD"])
+    proc = start("import-names", "--write", str(site), delay="0.5")
+    try:
+        wait_until(lambda: (site / JOURNAL_DIR / "plan.json").exists(), proc)
+        aside = swap(site / DIST_INFO, outside.path)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_clean_exit(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), {4})
+    outside.assert_unchanged()
+    unswap(site / DIST_INFO, aside)
+    if (site / JOURNAL_DIR).exists():
+        assert_clean_exit(run_limited("strip", str(site)), {0})
+    assert_clean_exit(run_limited("import-names", "--write", str(site)), {0})
+    assert snapshot(site) == snapshot(undisturbed)
