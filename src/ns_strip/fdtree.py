@@ -202,6 +202,7 @@ class FdTree:
             return self._dirs[rel]
         parent_fd = self.fd
         prefix = ""
+        cached: tuple[int, Identity] | None = None
         for name in rel.split("/"):
             prefix = f"{prefix}/{name}" if prefix else name
             cached = self._dirs.get(prefix)
@@ -233,6 +234,7 @@ class FdTree:
                 cached = self._dirs[prefix] = (fd, opened)
             self._verified.add(prefix)
             parent_fd = cached[0]
+        assert cached is not None  # rel has at least one component
         return cached
 
     def _lstat_at(self, dir_fd: int, name: str, rel: str) -> os.stat_result | None:

@@ -155,49 +155,46 @@ def _fsync_dir(path: Path) -> None:
         pass  # some file systems cannot sync a directory; the renames are still atomic
 
 
-def _fsync_each(sync: Callable[[int], None], fds: list[int], pool: _Fallback | None) -> None:
-    """Sync every descriptor, several at once when there are many: the file system commits
-    concurrent syncs together, one journal commit for many files instead of one each, which is
-    most of a large strip's time. Each is on disk when this returns; the first error is raised."""
-    if pool is None or len(fds) < 4:
+class _SyncThreads:
+    """Syncs descriptors several at once: the file system commits concurrent syncs together,
+    one journal commit for many files instead of one each, which is most of a large strip's
+    time. A few are synced in the calling thread, and so are all when no thread can be started
+    (a run under an address-space limit). Each is on disk when :meth:`sync` returns; the first
+    error is raised."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.pool: Executor | None = None
+        self.stack_size = 0
+
+    def __enter__(self) -> _SyncThreads:
+        if self.count >= 4:
+            # Imported here: a single package's strip syncs a few files and need not pay for it.
+            import threading
+            from concurrent.futures import ThreadPoolExecutor
+
+            # A syncing thread needs little stack; the default reserves 8 MiB of address space.
+            self.stack_size = threading.stack_size(1 << 18)
+            self.pool = ThreadPoolExecutor(max_workers=min(16, self.count))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.pool is not None:
+            import threading
+
+            self.pool.shutdown()
+            threading.stack_size(self.stack_size)
+
+    def sync(self, fn: Callable[[int], None], fds: list[int]) -> None:
+        if self.pool is not None and len(fds) >= 4:
+            try:
+                for _ in self.pool.map(fn, fds):
+                    pass
+                return
+            except RuntimeError:  # "can't start new thread": one after another, then
+                pass
         for fd in fds:
-            sync(fd)
-        return
-    for _ in pool.map(sync, fds):
-        pass
-
-
-@contextlib.contextmanager
-def _sync_pool(count: int) -> Iterator[_Fallback | None]:
-    """Threads to sync ``count`` descriptors with (None when a few are synced one by one)."""
-    if count < 4:
-        yield None
-        return
-    # Imported here: a single package's strip syncs a few files and need not pay for it.
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    # A syncing thread needs little stack; the default (8 MiB of address space each) would
-    # make a run under an address-space limit fail to start them.
-    previous = threading.stack_size(1 << 18)
-    try:
-        with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
-            yield _Fallback(pool)
-    finally:
-        threading.stack_size(previous)
-
-
-class _Fallback:
-    """A pool whose ``map`` runs in the calling thread when no thread can be started."""
-
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
-
-    def map(self, fn: Callable[[int], None], items: list[int]) -> Iterable[None]:
-        try:
-            return list(self.pool.map(fn, items))
-        except RuntimeError:  # "can't start new thread": one after another, then
-            return [fn(item) for item in items]
+            fn(fd)
 
 
 def _sync_dir_fd(fd: int) -> None:
@@ -212,7 +209,7 @@ def _sync_paths(tree: FdTree, paths: Iterable[str], *, directories: bool) -> Non
     removed is passed over), in chunks of descriptors opened through the tree."""
     paths = list(paths)
     chunk = 256
-    with _sync_pool(len(paths)) as pool:
+    with _SyncThreads(len(paths)) as threads:
         for start in range(0, len(paths), chunk):
             fds = []
             try:
@@ -222,7 +219,7 @@ def _sync_paths(tree: FdTree, paths: Iterable[str], *, directories: bool) -> Non
                     except OSError:
                         if not directories:
                             raise
-                _fsync_each(_sync_dir_fd if directories else os.fsync, fds, pool)
+                threads.sync(_sync_dir_fd if directories else os.fsync, fds)
             finally:
                 for fd in fds:
                     os.close(fd)
