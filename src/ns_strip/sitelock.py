@@ -10,7 +10,8 @@ The lock is taken on the directory itself, opened with ``O_DIRECTORY`` and, belo
 component by component without following links; it needs no lock file, which a hostile tree
 could have planted as a FIFO, a link or a directory. It goes with the process: a ``kill -9``
 releases it, and the next command recovers the journal. A command waits for the lock at most
-``NS_STRIP_LOCK_TIMEOUT`` seconds (default 60; 0: do not wait), then fails (exit 4).
+``NS_STRIP_LOCK_TIMEOUT`` seconds (default 60; 0: do not wait), then fails (exit 4). On a file
+system that cannot lock a directory (NFS), the change runs unlocked.
 
 The same descriptor is the :class:`~ns_strip.fdtree.FdTree` the change is applied through, so
 the site dir (and ``--root``) are opened once and cannot be swapped in between. Within one
@@ -33,6 +34,9 @@ from .fdtree import OPEN_DIR_FLAGS, FdTree
 
 LOCK_TIMEOUT_ENV = "NS_STRIP_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0
+# What flock on a directory fails with where the file system cannot lock one (NFS emulates
+# flock with byte-range locks, which need a descriptor open for writing).
+_NO_DIRECTORY_LOCKS = {errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
 @dataclasses.dataclass
@@ -157,6 +161,8 @@ def _acquire(tree: FdTree, shared: bool, timeout: float) -> None:
             fcntl.flock(tree.fd, operation)
             return
         except OSError as exc:
+            if exc.errno in _NO_DIRECTORY_LOCKS:
+                return  # NFS cannot lock a directory: the change runs unlocked, as before locks
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
                 raise ApplyError(f"cannot lock the site dir: {exc.strerror or exc}; nothing was changed",
                                  tree.shown("")) from exc
