@@ -277,3 +277,18 @@ def test_plan_paths_that_are_refused(path):
 
     with pytest.raises(PlanError):
         decode_plan(json.dumps([{"action": "remove", "path": path}]).encode())
+
+
+def test_a_file_system_that_cannot_lock_a_directory_still_strips(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_directory_locks(fd, operation):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", no_directory_locks)
+    site = small_site(tmp_path / "site")
+    code, _, err = run_cli("strip", str(site))
+    assert (code, err) == (0, "")
+    assert not (site / "zope" / "__init__.py").exists()
+    assert_records_true(site)
