@@ -271,7 +271,7 @@ def test_plan_of_the_previous_format_is_read():
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "",
-                                  ".ns-strip-journal/old/0", "a\0b", "x" * 5000])
+                                  ".ns-strip-journal/old/0", "a\0b", "x" * 5000, "a/" * 200 + "b"])
 def test_plan_paths_that_are_refused(path):
     from ns_strip.journalplan import PlanError, decode_plan
 
@@ -292,3 +292,18 @@ def test_a_file_system_that_cannot_lock_a_directory_still_strips(tmp_path, monke
     assert (code, err) == (0, "")
     assert not (site / "zope" / "__init__.py").exists()
     assert_records_true(site)
+
+
+def test_a_change_recovery_would_refuse_is_not_journalled(tmp_path):
+    """Every journal written passes the checks of its own recovery: a path deeper than a plan
+    may be is refused before anything changes (exit 4), never left unrecoverable."""
+    from ns_strip.journalplan import MAX_PATH_DEPTH
+
+    deep = "/".join(["d"] * MAX_PATH_DEPTH)
+    (tmp_path / deep).mkdir(parents=True)
+    (tmp_path / deep / "x.py").write_text("")
+    before = snapshot(tmp_path)
+    with pytest.raises(ApplyError) as caught:
+        journal.apply(tmp_path, [f"{deep}/x.py"], {})
+    assert "more than" in str(caught.value) and "nothing was changed" in str(caught.value)
+    assert snapshot(tmp_path) == before

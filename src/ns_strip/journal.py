@@ -290,10 +290,16 @@ def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmd
         raise ApplyError(f"cannot start: {exc.strerror or exc}; nothing was changed", tree.shown("")) from exc
 
     plan = encode_plan(steps)
+    # A journal is only written when its recovery would accept it: a change too large or too
+    # deep for that is refused here, before anything changes, not left unrecoverable.
+    if len(plan) > MAX_PLAN_BYTES:
+        raise ApplyError(f"too many changes for one journal ({len(steps)} steps); nothing was changed", journal)
+    try:
+        decode_plan(plan)
+    except PlanError as exc:
+        raise ApplyError(f"cannot journal this change ({exc}); nothing was changed", journal) from exc
     created = False
     try:
-        if len(plan) > MAX_PLAN_BYTES:
-            raise OSError(errno.EFBIG, f"too many changes for one journal ({len(steps)} steps)")
         tree.mkdir(JOURNAL_DIR, 0o700)
         created = True
         # From now on the journal itself is checked on every walk: never through a swapped one.

@@ -21,6 +21,10 @@ JOURNAL_DIR = ".ns-strip-journal"
 # a few hundred MiB of objects however it is crafted.
 MAX_PLAN_BYTES = 8 << 20
 MAX_PATH_CHARS = 4096
+# Directories a plan path may go through. Checking a rollback walks every directory of every
+# path, so a planted plan of thousands of paths thousands deep would take hours; a namespace
+# package is a few levels deep, and what ns-strip plans deeper than this it refuses to journal.
+MAX_PATH_DEPTH = 128
 ACTIONS = ("remove", "replace", "move", "rmdir")
 _KEYS = {"action", "path", "mode", "target"}
 
@@ -118,6 +122,8 @@ def check_path(value: Any, where: str) -> str:
         raise PlanError(f"{where} {_short(value)} climbs out with '..'")
     if posixpath.normpath(value) != value or "." in parts:
         raise PlanError(f"{where} {_short(value)} is not in normal form")
+    if len(parts) > MAX_PATH_DEPTH:
+        raise PlanError(f"{where} is more than {MAX_PATH_DEPTH} directories deep")
     if parts[0] == JOURNAL_DIR:
         raise PlanError(f"{where} {_short(value)} is inside the journal")
     return value

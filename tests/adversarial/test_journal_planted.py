@@ -306,3 +306,19 @@ def test_generated_plans_never_act_outside(tmp_path, plan, moved_aside):
             assert _acceptable(plan), (plan, code, err.getvalue())
     finally:
         shutil.rmtree(where)
+
+
+def test_many_deep_steps_are_checked_in_bounded_time(planted):
+    """Thousands of steps as deep as a plan may be, through a real chain of directories: the
+    checks walk each directory once, and the run ends well within the timeout."""
+    from ns_strip.journalplan import MAX_PATH_DEPTH
+
+    root, site, journal, sentinel = planted
+    chain = "/".join(["a"] * (MAX_PATH_DEPTH - 1))
+    (site / chain).mkdir(parents=True)
+    plant_plan(journal, [{"action": "rmdir", "path": f"{chain}/d{index}", "mode": 0o755} for index in range(3000)])
+    result = run_limited("strip", "--root", str(root), SITE, timeout=60)
+    assert_clean_exit(result, {0})
+    assert "rolled back" in result.stdout
+    assert len(list((site / chain).iterdir())) == 3000  # the plan was inside: recreated as it says
+    sentinel.assert_unchanged()
