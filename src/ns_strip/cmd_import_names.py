@@ -6,13 +6,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import journal, sitelock
 from .cmd_scan import open_tree
 from .distributions import load_distributions
 from .errors import UsageError
-from .importnames import ImportLayout, compute_layout, layout_findings, matches_declaration
+from .fdtree import FdTree, Identity
+from .importnames import (
+    ImportLayout,
+    compute_layout,
+    layout_findings,
+    matches_declaration,
+)
 from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
-from .sources import Source, is_wheel_path
+from .sources import Source, TreeSource, is_wheel_path
 from .wheels import WheelSource, add_output_arguments, apply_change, output_path
 
 
@@ -32,10 +39,18 @@ def run(args: argparse.Namespace) -> Report:
         with WheelSource.open(args.path) as wheel:
             return _import_names(args, wheel, output)
     output_path(args, wheel=False)
-    return _import_names(args, open_tree(args.path, args.root), None)
+    if not args.write:
+        return _import_names(args, open_tree(args.path, args.root), None)
+    site = TreeSource.open(args.path, args.root)
+    # Held from before the tree is read until METADATA and RECORD are written, as strip does.
+    with sitelock.locked_site(site.site_dir, site.root) as tree:
+        if journal.pending(tree):
+            journal.inspect(tree)  # a journal ns-strip did not write is refused (exit 3), untouched
+        return _import_names(args, open_tree(args.path, args.root), None, tree)
 
 
-def _import_names(args: argparse.Namespace, source: Source, output: Path | None) -> Report:
+def _import_names(args: argparse.Namespace, source: Source, output: Path | None,
+                  tree: FdTree | None = None) -> Report:
     layouts = [compute_layout(source, dist) for dist in load_distributions(source)]
     report = Report(data={"distributions": [dict(layout.to_json(), source=args.path) for layout in layouts]})
     for layout in layouts:
@@ -44,7 +59,7 @@ def _import_names(args: argparse.Namespace, source: Source, output: Path | None)
     if not layouts:
         report.note(f"{args.path}: no distribution found")
     if args.write:
-        rewritten = _write(source, layouts, output, report)
+        rewritten = _write(source, layouts, output, report, tree)
         report.data["rewritten"] = rewritten
         if isinstance(source, WheelSource):
             report.data["output"] = str(output)
@@ -61,8 +76,10 @@ def _describe(layout: ImportLayout) -> str:
     return text
 
 
-def _write(source: Source, layouts: list[ImportLayout], output: Path | None, report: Report) -> list[str]:
+def _write(source: Source, layouts: list[ImportLayout], output: Path | None, report: Report,
+           tree: FdTree | None) -> list[str]:
     rewrites: dict[str, bytes] = {}
+    expected: dict[str, Identity] = {}
     for layout in layouts:
         dist = layout.distribution
         if layout.metadata_path is None:
@@ -71,11 +88,19 @@ def _write(source: Source, layouts: list[ImportLayout], output: Path | None, rep
         if matches_declaration(layout):
             report.note(f"{dist.name}: METADATA already declares these import names")
             continue
+        if tree is not None:
+            # What is rewritten, as it is before it is read: checked again before each step.
+            expected.update(journal.identities_at_plan(tree, [p for p in (layout.metadata_path, dist.record_path) if p]))
         metadata = set_import_fields(source.read_bytes(layout.metadata_path), layout.metadata_path,
                                      layout.import_names, layout.import_namespaces)
         rewrites[layout.metadata_path] = metadata
         if dist.record_path is not None:
             rewrites[dist.record_path] = rewrite_record(dist.record_lines, (), {layout.metadata_path: metadata})
         report.action(f"Writing Import-Name/Import-Namespace of {dist.name} ({layout.metadata_path})")
-    apply_change(source, output, (), rewrites)
+    if tree is None:
+        apply_change(source, output, (), rewrites)
+    elif rewrites:
+        sitelock.check_still_named(tree)
+        journal.apply(tree, (), rewrites, expected=expected)
     return sorted(rewrites)
+

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import journal, setuptools_dep
-from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
+from . import journal, setuptools_dep, sitelock
+from .cmd_manifest import (
+    add_strip_manifest_arguments,
+    check_strip_manifest_options,
+    manifest_report,
+)
 from .errors import ApplyError
+from .fdtree import FdTree
 from .findings import Finding
 from .plan import StripPlan, plan_strip
 from .report import Report
@@ -41,25 +46,30 @@ def run(args: argparse.Namespace) -> Report:
             return _strip(args, wheel, Report(), None, output)
     output_path(args, wheel=False)
     source = TreeSource.open(args.path, args.root)
-    report = Report()
-    recovered = None
-    if journal.pending(source.site_dir):
-        if args.dry_run:
-            raise ApplyError(
-                "an interrupted strip left its journal here; run without --dry-run to complete or roll it back",
-                str(journal.journal_dir(source.site_dir)),
-            )
-        recovered = journal.recover(source.site_dir)
-        report.action(f"Recovered an interrupted strip in {args.path}: {recovered}")
-        source = TreeSource.open(args.path, args.root)
-    report = _strip(args, source, report, recovered, None)
-    if args.manifest_package and not args.dry_run:
-        report.extend(manifest_report(args.path, args.root, args.manifest_package, args.manifest_dir))
+    # The lock is held from before the tree is read until the change is complete: a second
+    # strip waits, and recovers only a journal that no live process holds. A dry run changes
+    # nothing and shares it, so it never reports on a change half done.
+    with sitelock.locked_site(source.site_dir, source.root, shared=args.dry_run) as tree:
+        report = Report()
+        recovered = None
+        if journal.pending(tree):
+            journal.inspect(tree)  # a journal ns-strip did not write is refused (exit 3), untouched
+            if args.dry_run:
+                raise ApplyError(
+                    "an interrupted strip left its journal here; run without --dry-run to complete or roll it back",
+                    str(journal.journal_dir(source.site_dir)),
+                )
+            recovered = journal.recover(tree)
+            report.action(f"Recovered an interrupted strip in {args.path}: {recovered}")
+            source = TreeSource.open(args.path, args.root)
+        report = _strip(args, source, report, recovered, None, tree)
+        if args.manifest_package and not args.dry_run:
+            report.extend(manifest_report(args.path, args.root, args.manifest_package, args.manifest_dir))
     return report
 
 
 def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: str | None,
-           output: Path | None) -> Report:
+           output: Path | None, tree: FdTree | None = None) -> Report:
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
     result = scan(source)
     plan = plan_strip(result, args.keep)
@@ -69,11 +79,22 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
             if still is not None:
                 report.findings.append(still)
     dropped = _setuptools_requirement(args, result, plan, report)
+    expected = None
+    if tree is not None and not args.dry_run and not plan.is_empty:
+        # What the plan saw, checked again before every step: a file or directory swapped in
+        # between (a link out of the root, a hybrid for a pure __init__.py) is never acted on.
+        sitelock.check_still_named(tree)
+        expected = journal.identities_at_plan(
+            tree, journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs))
     _describe(plan, report, args.dry_run)
     for line in dropped:
         report.action(("[dry run] " if args.dry_run else "") + line)
     if not args.dry_run:
-        apply_change(source, output, plan.removed_paths, plan.rewrites, plan.empty_dirs)
+        if tree is not None:
+            if not plan.is_empty:
+                journal.apply(tree, plan.removed_paths, plan.rewrites, plan.empty_dirs, expected=expected)
+        else:
+            apply_change(source, output, plan.removed_paths, plan.rewrites, plan.empty_dirs)
     if plan.is_empty:
         report.note(f"Nothing to strip in {args.path}")
     report.data.update({

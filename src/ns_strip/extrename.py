@@ -14,16 +14,28 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.machinery
-import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import journal
+from . import journal, sitelock
 from .distributions import load_distributions
 from .errors import ApplyError, BadInputError, UsageError
-from .extensions import ExtensionInfo, PythonTarget, exports_own_init, tag_contradictions, untagged_reason
-from .extnames import EXTENSION_EXTENSIONS, TagStyle, normalize_tag, parse_extension_filename, tagged_filename
+from .extensions import (
+    ExtensionInfo,
+    PythonTarget,
+    exports_own_init,
+    tag_contradictions,
+    untagged_reason,
+)
+from .extnames import (
+    EXTENSION_EXTENSIONS,
+    TagStyle,
+    normalize_tag,
+    parse_extension_filename,
+    tagged_filename,
+)
+from .fdtree import FdTree
 from .findings import Finding
 from .metadata_edit import rewrite_record
 from .sources import TreeSource
@@ -79,25 +91,36 @@ def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = Fals
     """Rename files under ``root`` and the RECORD rows listing them; returns the RECORDs changed.
 
     Checks every target and RECORD first (BadInputError, nothing changed); a failure while
-    renaming undoes the renames already made (ApplyError).
+    renaming undoes the renames already made (ApplyError). Holds the lock on ``root`` (shared
+    for a dry run) and works through its directory descriptors, like strip.
     """
-    targets = [rename.target for rename in renames]
-    for rename in renames:
-        if os.path.lexists(root / rename.target) or targets.count(rename.target) > 1:
-            raise BadInputError(f"cannot rename {rename.source} to {rename.target}: the target exists", str(root))
-    records = _records_to_rewrite(root, {rename.source: rename.target for rename in renames})
-    if dry_run:
-        return sorted(records)
-    # The same journal as strip: every rename and RECORD rewrite lands, or none does, even
-    # across a kill -9 (the next strip or rename run finishes or rolls back).
-    if journal.pending(root):
-        raise ApplyError("an interrupted change left its journal here; run 'ns-strip strip' on it first",
-                         str(journal.journal_dir(root)))
-    journal.apply(
-        root, (), records,
-        moves={rename.source: rename.target for rename in renames},
-    )
+    moves = {rename.source: rename.target for rename in renames}
+    with sitelock.locked_site(root, shared=dry_run) as tree:
+        if journal.pending(tree):
+            journal.inspect(tree)  # a journal ns-strip did not write is refused (exit 3), untouched
+            raise ApplyError("an interrupted change left its journal here; run 'ns-strip strip' on it first",
+                             str(journal.journal_dir(root)))
+        targets = [rename.target for rename in renames]
+        for rename in renames:
+            if _exists(tree, rename.target) or targets.count(rename.target) > 1:
+                raise BadInputError(f"cannot rename {rename.source} to {rename.target}: the target exists", str(root))
+        # RECORDs are read under the lock: what is rewritten is what is there now.
+        records = _records_to_rewrite(root, moves)
+        if dry_run or not renames:
+            return sorted(records)
+        sitelock.check_still_named(tree)
+        expected = journal.identities_at_plan(tree, journal.planned_paths((), records, (), moves))
+        # The same journal as strip: every rename and RECORD rewrite lands, or none does, even
+        # across a kill -9 (the next strip or rename run finishes or rolls back).
+        journal.apply(tree, (), records, moves=moves, expected=expected)
     return sorted(records)
+
+
+def _exists(tree: FdTree, rel: str) -> bool:
+    try:
+        return tree.lstat(rel) is not None
+    except OSError as exc:
+        raise BadInputError(f"cannot rename into {rel}: {exc.strerror}", exc.filename or tree.shown(rel)) from exc
 
 
 def _records_to_rewrite(root: Path, moves: dict[str, str]) -> dict[str, bytes]:
