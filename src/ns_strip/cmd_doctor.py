@@ -25,6 +25,7 @@ from .initfile import Kind, classify_init
 from .nspkg import is_nspkg_pth, parse_nspkg_pth
 from .registry import DEFAULT_DB, Registry
 from .report import Report
+from .safeio import MAX_INIT_BYTES, MAX_PTH_BYTES, read_regular
 from .scan import INIT, MODULE_SUFFIXES, PYCACHE
 
 # -I: the interpreter's own installation (site dirs and their .pth files), without the
@@ -109,8 +110,8 @@ def _nspkg_findings(places: list[tuple[str, Path]]) -> Iterator[Finding]:
             if not is_nspkg_pth(name):
                 continue
             try:
-                lines = parse_nspkg_pth((directory / name).read_bytes())
-            except OSError:
+                lines = parse_nspkg_pth(read_regular(directory / name, MAX_PTH_BYTES))
+            except (OSError, BadInputError):
                 lines = []
             namespaces = ", ".join(line.namespace for line in lines if line.namespace) or "an unreadable namespace"
             yield Finding(
@@ -165,8 +166,8 @@ def _package_kind(directory: Path) -> str | None:
     names = _names(directory)
     if INIT in names:
         try:
-            found = classify_init((directory / INIT).read_bytes())
-        except OSError:
+            found = classify_init(read_regular(directory / INIT, MAX_INIT_BYTES))
+        except (OSError, BadInputError):  # unreadable, too large, a link, a FIFO: not read
             return "regular"
         return "regular" if found.kind is Kind.REGULAR else "declared"
     if any(n.startswith("__init__.") and n.endswith(MODULE_SUFFIXES) for n in names):

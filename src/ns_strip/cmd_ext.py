@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import BadInputError, UsageError
 from .extensions import (
     ExtensionInfo,
     PythonTarget,
@@ -33,6 +33,8 @@ from .extnames import is_extension_filename, parse_extension_filename
 from .extsources import ExtensionTree, namespace_packages, read_records, read_tree, read_wheel
 from .findings import Finding
 from .report import Report
+from .safeio import MAX_INIT_BYTES
+from .sources import TreeSource, iter_files
 
 if TYPE_CHECKING:
     from .extrename import Rename
@@ -135,12 +137,19 @@ def _sibling_namespaces(root: Path, info: ExtensionInfo) -> set[str]:
     directory = root / info.name.module
     if not info.module or not directory.is_dir() or directory.is_symlink():
         return set()
-    files = [
-        Path(base, filename).relative_to(root).as_posix()
-        for base, _, filenames in os.walk(directory)
-        for filename in filenames
-    ]
-    return namespace_packages(files, lambda relpath: (root / relpath).read_bytes()[: 1 << 20])
+    # Listed without recursion and without following links; read bounded, never through a
+    # link that leaves foo/, never from a FIFO.
+    tree = TreeSource(directory)
+    prefix = info.name.module + "/"
+    files = [prefix + path for path in iter_files(tree)]
+
+    def init_bytes(relpath: str) -> bytes:
+        try:
+            return tree.read_bytes(relpath[len(prefix):], limit=MAX_INIT_BYTES)
+        except BadInputError:  # too large, a link out, not a regular file: not read as a declaration
+            return b""
+
+    return namespace_packages(files, init_bytes)
 
 
 def _rename(

@@ -21,9 +21,8 @@ from .distributions import load_distributions, owners_by_path
 from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file
 from .extnames import is_extension_filename
 from .initfile import classify_init
+from .safeio import MAX_INIT_BYTES, FileTooLargeError
 from .sources import Source, TreeSource, join
-
-MAX_INIT_BYTES = 1 << 20  # a namespace __init__.py is a few lines; larger ones are regular packages
 
 
 @dataclasses.dataclass
@@ -103,6 +102,9 @@ def _read_source(source: Source, inspect) -> ExtensionTree:
             extensions.append(inspect(relpath, (owner,) if owner else ()))
 
     def init_bytes(path: str) -> bytes:
-        return source.read_bytes(path)[:MAX_INIT_BYTES]
+        try:
+            return source.read_bytes(path, limit=MAX_INIT_BYTES)
+        except FileTooLargeError:
+            return b""  # too large to be a namespace declaration: a regular package
 
     return ExtensionTree(extensions, namespace_packages(files, init_bytes), skipped)

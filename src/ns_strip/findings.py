@@ -34,6 +34,9 @@ _CHECKS = [
     Check("NS111", Severity.ERROR, "namespace-like __init__.py that cannot be parsed; kept"),
     Check("NS112", Severity.WARNING, "namespace __init__.py below a regular package; kept"),
     Check("NS113", Severity.WARNING, "symbolic link leaving the root; not followed, kept"),
+    # Hostile text inputs, bounded parsing (issue 11, items 6 and 8).
+    Check("NS114", Severity.WARNING, "__init__.py over the parse limits (size or tokens); not parsed, kept"),
+    Check("NS115", Severity.WARNING, "*-nspkg.pth over the size limit; not parsed, kept"),
     Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
     Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
     Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),

@@ -25,7 +25,7 @@ from packaging.metadata import parse_email
 from .distributions import Distribution
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
-from .initfile import Kind, classify_init
+from .initfile import Kind, classify_init_at
 from .sources import Source, join, parent_of
 
 PRIVATE = "; private"
@@ -206,7 +206,7 @@ def _package_kind(source: Source, init: str | None) -> str:
         return "namespace"
     if not init.endswith(".py"):
         return "package"  # a compiled __init__: its code is not read here
-    found = classify_init(source.read_bytes(init))
+    found = classify_init_at(source, init)
     if found.kind in (Kind.PURE, Kind.UNPARSEABLE):
         return "namespace"
     return "hybrid" if found.kind is Kind.HYBRID else "package"

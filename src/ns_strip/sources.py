@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import BadInputError, UsageError
+from .safeio import read_regular
 
 # The scheme layouts installer and pip use: scripts sit three levels above the site dir
 # (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
@@ -40,7 +41,9 @@ class Source(Protocol):
     def dirs(self) -> dict[str, DirListing]:  # "" is the root
         ...
 
-    def read_bytes(self, path: str) -> bytes: ...
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """The content of a file; over ``limit`` bytes raises safeio.FileTooLargeError."""
+        ...
 
     def link_leaves_root(self, path: str) -> bool: ...
 
@@ -152,11 +155,15 @@ class TreeSource:
         real = os.path.realpath(self.path_of(rel))
         return os.path.commonpath([real, self._real_boundary]) != self._real_boundary
 
-    def read_bytes(self, rel: str) -> bytes:
+    def read_bytes(self, rel: str, limit: int | None = None) -> bytes:
         # Only a link can lead out: linked directories are never descended into.
         if self.is_link(rel) and self.link_leaves_root(rel):
             raise BadInputError("symbolic link leaves the root; not read", rel)
         try:
+            if limit is not None:
+                path = f"{self.site_dir}/{rel}" if rel else os.fspath(self.site_dir)
+                # A link that stays inside the root (checked above) is read at its target.
+                return read_regular(os.path.realpath(path) if self.is_link(rel) else path, limit)
             return _read_file(f"{self.site_dir}/{rel}" if rel else os.fspath(self.site_dir))
         except OSError as exc:
             raise BadInputError(f"cannot read: {exc.strerror}", str(self.path_of(rel))) from exc

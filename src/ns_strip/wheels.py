@@ -67,6 +67,7 @@ from .distributions import RecordLine
 from .errors import ApplyError, BadInputError, UsageError
 from .extnames import is_extension_filename
 from .metadata_edit import csv_row, line_ending, rewrite_record
+from .safeio import FileTooLargeError
 from .sources import DirListing, Source, TreeSource, parent_of
 
 # Schemes installed into the site dir itself; their members are shown as installed.
@@ -270,10 +271,12 @@ class WheelSource:
     def dirs(self) -> dict[str, DirListing]:
         return self._dirs
 
-    def read_bytes(self, path: str) -> bytes:
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         member = self.member_of(path)
         if member == self.record_member:
             return self._record_view
+        if limit is not None and self._archive.getinfo(member).file_size > limit:
+            raise FileTooLargeError(path, self._archive.getinfo(member).file_size, limit)
         try:
             return self._archive.read(member)
         except _ZIP_ERRORS as exc:
