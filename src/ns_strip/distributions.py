@@ -10,6 +10,7 @@ the rest go to them.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import hashlib
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from .errors import BadInputError
+from .safeio import MAX_METADATA_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
 from .sources import Source, gc_paused, join, normalise_record_path
 
 NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
@@ -74,8 +76,19 @@ def load_distributions(source: Source) -> list[Distribution]:
     if root is None:
         return []
     climb_limit = source.climb_limit()  # the same for every RECORD: worked out once
+    loaded: list[Distribution] = []
+    rows = 0
     with gc_paused():
-        return [_load(source, name, climb_limit) for name in root.subdirs if is_metadata_dir(name)]
+        for name in root.subdirs:
+            if not is_metadata_dir(name):
+                continue
+            dist = _load(source, name, climb_limit)
+            rows += len(dist.record_lines)
+            if rows > MAX_TOTAL_RECORD_ROWS:
+                raise BadInputError(f"the RECORDs of this tree list over {MAX_TOTAL_RECORD_ROWS} rows in all, "
+                                    "more than ns-strip reads; not read", dist.record_path or name)
+            loaded.append(dist)
+    return loaded
 
 
 def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
@@ -88,7 +101,7 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
     record_path = join(metadata_dir, record_name) if record_name in names else None
     lines: list[RecordLine] = []
     if record_path is not None:
-        data = source.read_bytes(record_path)
+        data = source.read_bytes(record_path, limit=MAX_RECORD_BYTES)
         if egg_info:
             lines = _parse_installed_files(data, record_path, metadata_dir, climb_limit)
         else:
@@ -96,24 +109,46 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
 
     declared = None
     if NAMESPACE_PACKAGES_TXT in names:
-        text = source.read_bytes(join(metadata_dir, NAMESPACE_PACKAGES_TXT)).decode("utf-8", errors="replace")
-        declared = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        data = source.read_bytes(join(metadata_dir, NAMESPACE_PACKAGES_TXT), limit=MAX_TEXT_BYTES)
+        declared = parse_declared_names(data)
     return Distribution(name, version, metadata_dir, record_path, lines, declared)
+
+
+def parse_declared_names(data: bytes) -> list[str]:
+    """The names a ``namespace_packages.txt`` (or ``top_level.txt``) lists, each once, in order.
+
+    A line that is not a dotted Python name (setuptools never writes one) names nothing that
+    could be imported, and is skipped; a name repeated 500,000 times is one name.
+    """
+    text = data.decode("utf-8", errors="replace")
+    names: dict[str, None] = {}
+    for line in text.splitlines():
+        name = line.strip()
+        if name and not name.startswith("#") and all(part.isidentifier() for part in name.split(".")):
+            names.setdefault(name)
+    return list(names)
 
 
 def _name_and_version(source: Source, metadata_dir: str, filename: str, names: set[str]) -> tuple[str, str]:
     stem = metadata_dir.rsplit(".", 1)[0]
     fallback_name, _, fallback_version = stem.partition("-")
     if filename in names:
-        data = source.read_bytes(join(metadata_dir, filename))
+        data = source.read_bytes(join(metadata_dir, filename), limit=MAX_METADATA_BYTES)
         simple = _simple_name_and_version(data)
         if simple is not None:
             return simple
         from packaging.metadata import parse_email  # only for metadata the shortcut leaves
 
-        raw, _ = parse_email(data)
+        raw, _ = parse_email(metadata_headers(data))
         return raw.get("name", fallback_name), raw.get("version", fallback_version.split("-")[0])
     return fallback_name, fallback_version.split("-")[0]
+
+
+def metadata_headers(data: bytes) -> bytes:
+    """The header block of a METADATA/PKG-INFO file, without the description body that follows
+    the first empty line (it may be megabytes, and the email parser copies it several times)."""
+    ends = [end for end in (data.find(b"\n\n"), data.find(b"\r\n\r\n"), data.find(b"\r\r")) if end >= 0]
+    return data[: min(ends) + 1] if ends else data
 
 
 # A header line as the email parser recognises one: printable ASCII name, then a colon.
@@ -161,7 +196,22 @@ def _check_path(path: str, record_path: str, climb_limit: int) -> str:
     return normalised
 
 
+# Every row costs about 150 bytes of memory however short it is: a RECORD of 16 million
+# one-letter rows (64 MiB) would take 2.4 GB. The largest real distributions list tens of
+# thousands of files.
+MAX_RECORD_ROWS = 500_000
+# And in all: a distro-sized tree (5,000 distributions) lists about 200,000 files.
+MAX_TOTAL_RECORD_ROWS = 2_000_000
+# What str.splitlines() ends a line at, as UTF-8 bytes (\r\n is one end; counted below).
+_LINE_BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8",
+                b"\xe2\x80\xa9")
+
+
 def _split_lines(data: bytes, record_path: str) -> list[str]:
+    # Counted before splitting, so that a refused file never costs the memory it would take.
+    rows = sum(data.count(end) for end in _LINE_BREAKS) - data.count(b"\r\n")
+    if rows > MAX_RECORD_ROWS:
+        raise BadInputError(f"has {rows} lines, over the limit of {MAX_RECORD_ROWS} rows; not read", record_path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -224,7 +274,8 @@ def _parsed_record_path(line: str, number: int, record_path: str) -> str:
         rows = list(parse_record_file([line]))
         for row in rows:
             RecordEntry.from_elements(*row)  # validates the hash and size columns
-    except (InvalidRecordEntry, ValueError) as exc:
+    except (InvalidRecordEntry, ValueError, csv.Error) as exc:
+        # csv.Error: a quoted field over the csv module's field limit (128 KiB), among others.
         message = getattr(exc, "issues", None) or str(exc)
         raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
     if len(rows) != 1:

@@ -5,6 +5,10 @@ line per namespace, and names the namespace twice: as the path parts in
 ``os.path.join(sitedir, *('zope', 'foo'))`` and as the module in
 ``sys.modules.setdefault('zope.foo', …)``. Both are read from the line's syntax tree; the path
 parts win because every setuptools version since 0.6 has written them.
+
+Parsing is bounded: the caller reads at most :data:`~ns_strip.safeio.MAX_PTH_BYTES`, and a line
+longer than :data:`MAX_LINE_CHARS` (setuptools writes about 600 characters) or nested deeper
+than the parser goes is a line not understood, never parsed into a tree of hundreds of MB.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import ast
 import dataclasses
 
 NSPKG_SUFFIX = "-nspkg.pth"
+# setuptools' longest loader line (a nested namespace) is under 1,000 characters.
+MAX_LINE_CHARS = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +45,12 @@ def parse_nspkg_pth(data: bytes) -> list[NspkgLine]:
 
 
 def namespace_of_line(line: str) -> str | None:
+    if len(line) > MAX_LINE_CHARS:
+        return None
     try:
         tree = ast.parse(line)
-    except (SyntaxError, ValueError):
-        return None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # RecursionError, MemoryError: nested deeper than the parser goes
     from_path = None
     from_modules = None
     for node in ast.walk(tree):
