@@ -45,8 +45,10 @@ _DECLARATION_BYTES = tuple(name.encode("ascii") for name in DECLARATION_NAMES)
 MAX_INIT_TOKENS = 100_000
 # An over-count of the tokens, at the speed of a regular expression: every run of word
 # characters and every other non-space character counts as one.
-# How much of a blocking line a finding quotes.
+# How much of a blocking line a finding quotes, and how many blocking statements it names (a
+# hybrid of 50,000 statements is reported by its first few and a count).
 MAX_STATEMENT_TEXT = 120
+MAX_BLOCKING_REPORTED = 10
 _TOKEN_ESTIMATE = re.compile(rb"\w+|[^\s\w]")
 
 
@@ -71,8 +73,14 @@ class BlockingStatement:
 class InitClassification:
     kind: Kind
     style: Style | None = None
-    blocking: tuple[BlockingStatement, ...] = ()
+    blocking: tuple[BlockingStatement, ...] = ()  # the first MAX_BLOCKING_REPORTED of them
     error: str | None = None
+    more_blocking: int = 0  # how many blocking statements there are beyond those named
+
+    def describe_blocking(self) -> str:
+        """The blocking statements in words, for a finding: the first few, then a count."""
+        text = "; ".join(str(b) for b in self.blocking)
+        return text + (f"; and {self.more_blocking} more statement(s)" if self.more_blocking else "")
 
     @property
     def is_namespace(self) -> bool:
@@ -116,10 +124,24 @@ def classify_init(data: bytes) -> InitClassification:
 
 
 def _count_tokens(data: bytes, limit: int) -> int:
+    """The tokens of ``data``, counted up to ``limit`` + 1.
+
+    First an over-count at the speed of a regular expression (every word of a docstring counts
+    there); only a file over the limit by that count is tokenized for real, which is slower
+    but counts a string or a comment as one token. A file the tokenizer refuses counts as over.
+    """
     count = 0
     for count, _ in enumerate(_TOKEN_ESTIMATE.finditer(data), start=1):
         if count > limit:
             break
+    if count <= limit:
+        return count
+    try:
+        for count, _ in enumerate(tokenize.tokenize(io.BytesIO(data).readline), start=1):
+            if count > limit:
+                break
+    except (tokenize.TokenError, SyntaxError, ValueError, UnicodeError):
+        return limit + 1
     return count
 
 
@@ -147,11 +169,11 @@ def _classify_tree(tree: ast.Module, data: bytes) -> InitClassification:
         nested = _import_time_declaration_style(tree)
         if nested is None:
             return REGULAR
-        return InitClassification(Kind.HYBRID, nested, _blocking(blocking, data))
+        return _hybrid(nested, blocking + scope.unused(), data)
     style = Style.PKG_RESOURCES if Style.PKG_RESOURCES in styles else Style.PKGUTIL
     blocking.extend(scope.unused())
     if blocking:
-        return InitClassification(Kind.HYBRID, style, _blocking(blocking, data))
+        return _hybrid(style, blocking, data)
     try:
         # What the parser accepts the compiler may still refuse (a misplaced __future__ import):
         # such a file fails to import today, so removing it would change what imports.
@@ -161,10 +183,18 @@ def _classify_tree(tree: ast.Module, data: bytes) -> InitClassification:
     return InitClassification(Kind.PURE, style)
 
 
-def _blocking(statements: list[ast.stmt], data: bytes) -> tuple[BlockingStatement, ...]:
+def _hybrid(style: Style, statements: list[ast.stmt], data: bytes) -> InitClassification:
     lines = _source_lines(data)
-    statements = sorted(statements, key=lambda s: s.lineno)
-    return tuple(BlockingStatement(s.lineno, _statement_text(s, lines)) for s in statements)
+    first = sorted(((_first_line(s), s) for s in statements), key=lambda pair: pair[0])
+    named = first[:MAX_BLOCKING_REPORTED]
+    blocking = tuple(BlockingStatement(line, _statement_text(line, s, lines)) for line, s in named)
+    return InitClassification(Kind.HYBRID, style, blocking, more_blocking=len(first) - len(named))
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    """Where a statement starts: a decorated definition starts at its first decorator."""
+    decorators = getattr(stmt, "decorator_list", None) or []
+    return min([stmt.lineno] + [d.lineno for d in decorators])
 
 
 def _import_time_declaration_style(tree: ast.Module) -> Style | None:
@@ -207,12 +237,12 @@ def _source_lines(data: bytes) -> list[str]:
     return data.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
 
 
-def _statement_text(stmt: ast.stmt, lines: list[str]) -> str:
-    if 0 < stmt.lineno <= len(lines):
-        text = lines[stmt.lineno - 1].strip()
+def _statement_text(line: int, stmt: ast.stmt, lines: list[str]) -> str:
+    if 0 < line <= len(lines):
+        text = lines[line - 1].strip()
         if len(text) > MAX_STATEMENT_TEXT:  # a line may be a megabyte long: quote its start
             return text[:MAX_STATEMENT_TEXT] + " …"
-        if getattr(stmt, "end_lineno", stmt.lineno) != stmt.lineno:
+        if getattr(stmt, "end_lineno", line) != line:
             text += " …"
         return text
     return type(stmt).__name__

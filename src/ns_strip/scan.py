@@ -278,7 +278,7 @@ class _Scanner:
             ))
             self.candidates.append(Candidate(init, "init", f"{style}-style namespace {name}"))
         elif found.kind is Kind.HYBRID:
-            blocking = "; ".join(str(b) for b in found.blocking) or "a declaration nested in other code"
+            blocking = found.describe_blocking() or "a declaration nested in other code"
             self._namespace(name, style, "hybrid", init, owners, "keep")
             self._keep(
                 init, "NS110", f"hybrid: also runs other code ({blocking})",
