@@ -204,17 +204,22 @@ def _import_time_declaration_style(tree: ast.Module) -> Style | None:
     defaults and annotations do run). Walked with an explicit stack: the tree of a hostile file
     may be as deep as the parser allows.
     """
-    found: set[Style] = set()
+    functions = {"declare_namespace": Style.PKG_RESOURCES, "extend_path": Style.PKGUTIL}
+    called: set[str] = set()
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-            if name == "declare_namespace":
-                found.add(Style.PKG_RESOURCES)
-            elif name == "extend_path":
-                found.add(Style.PKGUTIL)
+        # A call, or a decorator (called with what it decorates).
+        callees = [node.func] if isinstance(node, ast.Call) else list(getattr(node, "decorator_list", ()))
+        for func in callees:
+            if isinstance(func, ast.Attribute):
+                called.add(func.attr)
+            elif isinstance(func, ast.Name):
+                called.add(func.id)
+        if isinstance(node, ast.ImportFrom):  # "from pkg_resources import declare_namespace as dn"
+            for alias in node.names:
+                if alias.name in functions and alias.asname:
+                    functions[alias.asname] = functions[alias.name]
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             stack.extend(node.decorator_list)
             stack.append(node.args)
@@ -224,6 +229,7 @@ def _import_time_declaration_style(tree: ast.Module) -> Style | None:
             stack.append(node.args)
         else:
             stack.extend(ast.iter_child_nodes(node))
+    found = {functions[name] for name in called if name in functions}
     if Style.PKG_RESOURCES in found:
         return Style.PKG_RESOURCES
     return Style.PKGUTIL if found else None

@@ -179,6 +179,11 @@ _DECLARE_CALL_ARGS = {
 }
 
 
+# What a branch of the fallback may hold: imports and declarations.
+_DECLARING_BLOCK = ("module import", "pkgutil function import", "pkg_resources function import",
+                    "pkgutil declaration", "annotated pkgutil declaration", "pkg_resources declaration")
+
+
 def _pkgutil_call() -> Node:
     return Node(ast.Call, func=Function("pkgutil", "extend_path"), args=_DECLARE_CALL_ARGS[Style.PKGUTIL])
 
@@ -217,8 +222,7 @@ FORMS: tuple[Form, ...] = (
          style=Style.PKG_RESOURCES),
     Form("fallback", "try: <declaration> except ImportError: <declaration or pass>",
          Node(ast.Try,
-              body=Block(("module import", "pkgutil function import", "pkg_resources function import",
-                          "pkgutil declaration", "pkg_resources declaration")),
+              body=Block(_DECLARING_BLOCK),
               handlers=Each(Node(
                   ast.ExceptHandler, name=None,
                   type=OneOf(
@@ -227,8 +231,7 @@ FORMS: tuple[Form, ...] = (
                   ),
                   body=OneOf(
                       Block(("pass",)),
-                      Block(("module import", "pkgutil function import", "pkg_resources function import",
-                             "pkgutil declaration", "pkg_resources declaration")),
+                      Block(_DECLARING_BLOCK),
                   ),
               ))),
          style=Style.PKG_RESOURCES),
