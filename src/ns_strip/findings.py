@@ -37,6 +37,7 @@ _CHECKS = [
     # Hostile text inputs, bounded parsing (issue 11, items 6 and 8).
     Check("NS114", Severity.WARNING, "__init__.py over the parse limits (size or tokens); not parsed, kept"),
     Check("NS115", Severity.WARNING, "*-nspkg.pth over the size limit; not parsed, kept"),
+    Check("NS116", Severity.WARNING, "*-nspkg.pth holding lines other than setuptools namespace loaders; kept"),
     Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
     Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
     Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),

@@ -184,13 +184,22 @@ class _Scanner:
                 lines = parsed[data] = parse_nspkg_pth(data)
             names = [line.namespace for line in lines if line.namespace]
             unreadable = [line.line for line in lines if not line.namespace]
+            foreign = [line for line in lines if not line.loader]
             owners = self._owners(name)
             for namespace in names:
-                self._namespace(namespace, "nspkg_pth", None, None, owners, "strip")
+                self._namespace(namespace, "nspkg_pth", None, None, owners, "keep" if foreign else "strip")
             message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
             if unreadable:
                 message += f" (lines {', '.join(map(str, unreadable))} not understood)"
             self.findings.append(Finding("NS103", name, message, tuple(owners), {"namespaces": names}))
+            if foreign:
+                # Not only what setuptools writes: other code or a path entry would be lost.
+                shown = "; ".join(f"line {line.line}: {line.text}" for line in foreign[:3])
+                more = f"; and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+                self._keep(name, "NS116", f"holds lines that are not setuptools namespace loaders ({shown}{more})",
+                           f"holds lines that are not setuptools namespace loaders; kept ({shown}{more})",
+                           {"lines": [line.line for line in foreign]})
+                continue
             described = ", ".join(names) if names else "(unreadable)"
             self.candidates.append(Candidate(name, "nspkg_pth", f"pkg_resources-style namespace {described}"))
 
