@@ -78,6 +78,8 @@ def load_distributions(source: Source) -> list[Distribution]:
     climb_limit = source.climb_limit()  # the same for every RECORD: worked out once
     loaded: list[Distribution] = []
     rows = 0
+    directories: set[str] = set()
+    characters = 0
     with gc_paused():
         for name in root.subdirs:
             if not is_metadata_dir(name):
@@ -87,8 +89,27 @@ def load_distributions(source: Source) -> list[Distribution]:
             if rows > MAX_TOTAL_RECORD_ROWS:
                 raise BadInputError(f"the RECORDs of this tree list over {MAX_TOTAL_RECORD_ROWS} rows in all, "
                                     "more than ns-strip reads; not read", dist.record_path or name)
+            characters = _count_directories(dist, directories, characters)
             loaded.append(dist)
     return loaded
+
+
+def _count_directories(dist: Distribution, seen: set[str], characters: int) -> int:
+    """Add the directories ``dist``'s rows name to ``seen``; refuse past MAX_DIRECTORY_CHARS.
+
+    Stops as soon as the budget is spent, so a hostile RECORD costs at most the budget.
+    """
+    for path in dist.files:
+        directory = path.rpartition("/")[0]
+        while directory and directory not in seen:
+            seen.add(directory)
+            characters += len(directory)
+            if characters > MAX_DIRECTORY_CHARS:
+                raise BadInputError(
+                    f"the RECORDs of this tree name over {MAX_DIRECTORY_CHARS} characters of distinct directories "
+                    "(paths nested too deep, or too many of them); not read", dist.record_path)
+            directory = directory.rpartition("/")[0]
+    return characters
 
 
 def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
@@ -202,6 +223,12 @@ def _check_path(path: str, record_path: str, climb_limit: int) -> str:
 MAX_RECORD_ROWS = 500_000
 # And in all: a distro-sized tree (5,000 distributions) lists about 200,000 files.
 MAX_TOTAL_RECORD_ROWS = 2_000_000
+# Owners and import names are worked out per directory, and each directory a row names is kept
+# as a string: a row D levels deep and L characters long names directories of about D*L/2
+# characters. A RECORD of 8,000 distinct rows 1,000 levels deep (16 MB) would make 16 GB of
+# them. Real trees share their directories: a distro-sized one names about 30,000 (1-2 million
+# characters in all).
+MAX_DIRECTORY_CHARS = 16_000_000
 # What str.splitlines() ends a line at, as UTF-8 bytes (\r\n is one end; counted below).
 _LINE_BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8",
                 b"\xe2\x80\xa9")
