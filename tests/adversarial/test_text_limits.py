@@ -245,3 +245,24 @@ def test_ext_file_still_reads_a_sibling_namespace_declaration(tmp_path: Path) ->
 def test_record_hash_helper_matches() -> None:
     # The helper the tests above use to write RECORDs is the format installer checks.
     assert record_hash(b"") == "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+
+
+def test_distinct_deep_record_paths_are_refused_before_they_cost_memory(tmp_path: Path) -> None:
+    # 8,000 distinct rows 1,000 levels deep: 16 MB of RECORD that made 16 GB of directory names
+    # (and two minutes) in scan, check and import-names.
+    site = tmp_path / "site"
+    dist_info = add_distribution(site, "deep", {"ns/__init__.py": PKGUTIL_INIT})
+    (dist_info / "RECORD").write_text("".join(f"a{i}/" + "x/" * 1000 + "f.py,,\n" for i in range(8000)))
+    for command in ("scan", "check", "import-names", "strip"):
+        result = run_limited(command, str(site), memory=MEMORY, timeout=30)
+        assert_clean_exit(result, {3})
+        assert "RECORD" in result.stderr and "directories" in result.stderr
+
+
+def test_a_few_deep_record_paths_are_read(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    dist_info = add_distribution(site, "deep", {"ns/__init__.py": PKGUTIL_INIT})
+    with open(dist_info / "RECORD", "a") as record:
+        record.write("".join(f"a{i}/" + "x/" * 1000 + "f.py,,\n" for i in range(10)))
+    for command in ("scan", "check", "import-names"):
+        assert_clean_exit(run_limited(command, str(site), memory=MEMORY, timeout=60), {0, 1})
