@@ -130,9 +130,14 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
 
     declared = None
     if NAMESPACE_PACKAGES_TXT in names:
-        data = source.read_bytes(join(metadata_dir, NAMESPACE_PACKAGES_TXT), limit=MAX_TEXT_BYTES)
-        declared = parse_declared_names(data)
+        declared = read_name_list(source, join(metadata_dir, NAMESPACE_PACKAGES_TXT))
     return Distribution(name, version, metadata_dir, record_path, lines, declared)
+
+
+def read_name_list(source: Source, path: str) -> list[str]:
+    """The names in ``namespace_packages.txt`` or ``top_level.txt``, read bounded
+    (MAX_TEXT_BYTES; over it, exit 3 naming the file)."""
+    return parse_declared_names(source.read_bytes(path, limit=MAX_TEXT_BYTES))
 
 
 def parse_declared_names(data: bytes) -> list[str]:
