@@ -23,10 +23,11 @@ import ast
 import dataclasses
 import enum
 import io
-import re
 import tokenize
 
 from .purity import Scope, Style, match_statement
+from .pysource import MAX_TOKENS as MAX_INIT_TOKENS
+from .pysource import TooManyTokensError, UnparseableError, describe_parse_error, parse_bounded
 from .safeio import MAX_INIT_BYTES, FileTooLargeError
 from .sources import Source
 
@@ -39,17 +40,10 @@ __all__ = ["DECLARATION_NAMES", "MAX_INIT_BYTES", "MAX_INIT_TOKENS", "REGULAR", 
 DECLARATION_NAMES = ("extend_path", "declare_namespace")
 _DECLARATION_BYTES = tuple(name.encode("ascii") for name in DECLARATION_NAMES)
 
-# The parser's memory grows with the number of tokens (up to ~1 KB each: a file of 500,000
-# one-name statements takes 900 MB), not with the bytes (a long docstring is one token). A real
-# namespace __init__.py has a few dozen tokens; pkg_resources' own __init__.py about 21,000.
-MAX_INIT_TOKENS = 100_000
-# An over-count of the tokens, at the speed of a regular expression: every run of word
-# characters and every other non-space character counts as one.
 # How much of a blocking line a finding quotes, and how many blocking statements it names (a
 # hybrid of 50,000 statements is reported by its first few and a count).
 MAX_STATEMENT_TEXT = 120
 MAX_BLOCKING_REPORTED = 10
-_TOKEN_ESTIMATE = re.compile(rb"\w+|[^\s\w]")
 
 
 class Kind(str, enum.Enum):
@@ -110,39 +104,13 @@ def classify_init(data: bytes) -> InitClassification:
     if len(data) > MAX_INIT_BYTES:
         return InitClassification(Kind.OVERSIZED, _style_of_bytes(data),
                                   error=f"{len(data)} bytes, over the {MAX_INIT_BYTES}-byte limit")
-    tokens = _count_tokens(data, MAX_INIT_TOKENS)
-    if tokens > MAX_INIT_TOKENS:
-        return InitClassification(Kind.OVERSIZED, _style_of_bytes(data),
-                                  error=f"over {MAX_INIT_TOKENS} tokens, too many to parse")
     try:
-        # Parsing bytes lets the compiler apply the BOM and any PEP 263 encoding cookie itself.
-        tree = ast.parse(data)
-    except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError) as exc:
-        # RecursionError and MemoryError: nested deeper than the parser goes ("too complex").
-        return _classify_unparseable(data, exc)
+        tree = parse_bounded(data, MAX_INIT_TOKENS)
+    except TooManyTokensError as exc:
+        return InitClassification(Kind.OVERSIZED, _style_of_bytes(data), error=str(exc))
+    except UnparseableError as exc:
+        return _classify_unparseable(data, str(exc))
     return _classify_tree(tree, data)
-
-
-def _count_tokens(data: bytes, limit: int) -> int:
-    """The tokens of ``data``, counted up to ``limit`` + 1.
-
-    First an over-count at the speed of a regular expression (every word of a docstring counts
-    there); only a file over the limit by that count is tokenized for real, which is slower
-    but counts a string or a comment as one token. A file the tokenizer refuses counts as over.
-    """
-    count = 0
-    for count, _ in enumerate(_TOKEN_ESTIMATE.finditer(data), start=1):
-        if count > limit:
-            break
-    if count <= limit:
-        return count
-    try:
-        for count, _ in enumerate(tokenize.tokenize(io.BytesIO(data).readline), start=1):
-            if count > limit:
-                break
-    except (tokenize.TokenError, SyntaxError, ValueError, UnicodeError):
-        return limit + 1
-    return count
 
 
 def _style_of_bytes(data: bytes) -> Style:
@@ -179,7 +147,7 @@ def _classify_tree(tree: ast.Module, data: bytes) -> InitClassification:
         # such a file fails to import today, so removing it would change what imports.
         compile(tree, "__init__.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
-        return InitClassification(Kind.UNPARSEABLE, style, error=_describe_parse_error(exc))
+        return InitClassification(Kind.UNPARSEABLE, style, error=describe_parse_error(exc))
     return InitClassification(Kind.PURE, style)
 
 
@@ -254,9 +222,8 @@ def _statement_text(line: int, stmt: ast.stmt, lines: list[str]) -> str:
     return type(stmt).__name__
 
 
-def _classify_unparseable(data: bytes, exc: Exception) -> InitClassification:
+def _classify_unparseable(data: bytes, reason: str) -> InitClassification:
     """A file that does not parse is namespace-like when its tokens name a declaration."""
-    reason = _describe_parse_error(exc)
     text = data.decode("utf-8", errors="replace")
     style: Style | None = None
     names: set[str] = set()
@@ -273,12 +240,3 @@ def _classify_unparseable(data: bytes, exc: Exception) -> InitClassification:
     if style is None:
         return REGULAR
     return InitClassification(Kind.UNPARSEABLE, style, error=reason)
-
-
-def _describe_parse_error(exc: Exception) -> str:
-    if isinstance(exc, (RecursionError, MemoryError)):
-        return "nested too deeply to parse"
-    if isinstance(exc, SyntaxError):
-        where = f" (line {exc.lineno})" if exc.lineno else ""
-        return f"{exc.msg}{where}"
-    return str(exc) or type(exc).__name__

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+from .pysource import TooManyTokensError, UnparseableError, parse_bounded
+
 NSPKG_SUFFIX = "-nspkg.pth"
 # setuptools' longest loader line (a nested namespace) is under 1,000 characters.
 MAX_LINE_CHARS = 4096
@@ -61,9 +63,9 @@ def _parse_line(line: str) -> ast.Module | None:
     if len(line) > MAX_LINE_CHARS:
         return None
     try:
-        return ast.parse(line)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None  # RecursionError, MemoryError: nested deeper than the parser goes
+        return parse_bounded(line)
+    except (TooManyTokensError, UnparseableError):
+        return None
 
 
 # What setuptools' loader lines are made of, in every version since 0.6: imports of these

@@ -25,6 +25,8 @@ MAX_RECORD_BYTES = 64 << 20
 # per namespace): 64 KiB is a hundred namespaces. METADATA carries the whole project description,
 # which can be large; only its headers are parsed.
 MAX_PTH_BYTES = 64 << 10
+# A module ns-strip looks into for imports of setuptools (NS403): larger ones are not read.
+MAX_SOURCE_BYTES = 1 << 20
 MAX_METADATA_BYTES = 16 << 20
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -148,3 +148,23 @@ def test_recursion_limit_is_not_what_saves_us() -> None:
     result = subprocess.run([sys.executable, "-c", "import sys, ns_strip.scan, ns_strip.initfile; "
                              "print(sys.getrecursionlimit())"], capture_output=True, text=True, check=True)
     assert int(result.stdout) <= 1000
+
+
+@pytest.mark.parametrize("kind", ["binop", "unary"])
+def test_deeply_nested_module_looked_into_for_setuptools_imports(tmp_path: Path, kind: str) -> None:
+    # NS403 reads the distribution's modules for imports of setuptools: a module nested too
+    # deep to parse means "cannot tell", so the requirement stays; never a traceback.
+    from nstree import PKG_RESOURCES_INIT
+
+    site = tmp_path / "site"
+    module = "import setuptools\nx = " + NESTED[kind] + "\n"
+    dist_info = add_distribution(site, "needs", {"ns/__init__.py": PKG_RESOURCES_INIT, "ns/sub/deep.py": module})
+    metadata = dist_info / "METADATA"
+    metadata.write_text(metadata.read_text() + "Requires-Dist: setuptools\n")
+    for command in ("scan", "strip"):
+        result = run_limited(command, "--json", "--drop-setuptools-dep", str(site)) if command == "strip" \
+            else run_limited(command, "--json", str(site))
+        assert_clean_exit(result, {0, 1})
+        assert '"NS403"' not in result.stdout
+    assert "Requires-Dist: setuptools" in metadata.read_text()
+    assert (site / "ns" / "sub" / "deep.py").read_text() == module
