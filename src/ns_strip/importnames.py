@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator
 
 from packaging.metadata import parse_email
 
-from .distributions import Distribution
+from .distributions import Distribution, metadata_headers
+from .safeio import MAX_METADATA_BYTES
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
 from .initfile import Kind, classify_init_at
@@ -204,7 +205,7 @@ def compute_layout(source: Source, dist: Distribution) -> ImportLayout:
     metadata_path = join(dist.metadata_dir, "METADATA") if dist.metadata_dir.endswith(".dist-info") else None
     declared_names = declared_namespaces = None
     if metadata_path is not None and _exists(source, metadata_path):
-        raw, _ = parse_email(source.read_bytes(metadata_path))
+        raw, _ = parse_email(metadata_headers(source.read_bytes(metadata_path, limit=MAX_METADATA_BYTES)))
         declared_names = raw.get("import_names")
         declared_namespaces = raw.get("import_namespaces")
     return ImportLayout(dist, metadata_path, sorted(names, key=lambda e: e.name),
