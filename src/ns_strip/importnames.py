@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from packaging.metadata import parse_email
 
 from .distributions import Distribution, metadata_headers
-from .safeio import MAX_METADATA_BYTES
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
 from .initfile import Kind, classify_init_at
+from .safeio import MAX_METADATA_BYTES
 from .sources import Source, join, parent_of
 
 PRIVATE = "; private"
