@@ -41,11 +41,9 @@ def _make_deep(top: Path, files: dict[str, bytes]) -> None:
         os.close(fd)
 
 
-@pytest.fixture
-def deep_site(tmp_path: Path):
+def _deep_site(site: Path):
     """A site dir with a pkgutil namespace ``ns`` whose PEP 420 chain ends, 2,000 levels down, in
     another pure pkgutil namespace; the RECORD lists every file."""
-    site = tmp_path / "site"
     add_distribution(site, "deep", {"ns/__init__.py": PKGUTIL_INIT, "ns/a/mod.py": ""})
     init, module = PKGUTIL_INIT.encode(), b"x = 1\n"
     _make_deep(site / "ns", {"mod.py": module, "__init__.py": init})
@@ -56,6 +54,17 @@ def deep_site(tmp_path: Path):
     subprocess.run(["rm", "-rf", str(site)], check=True)  # shutil.rmtree recurses on 3.11
 
 
+@pytest.fixture(scope="module")
+def read_only_deep_site(tmp_path_factory: pytest.TempPathFactory):
+    """One deep site for the commands that only read (they share it: it is slow to make)."""
+    yield from _deep_site(tmp_path_factory.mktemp("deep") / "site")
+
+
+@pytest.fixture
+def deep_site(tmp_path: Path):
+    yield from _deep_site(tmp_path / "site")
+
+
 @pytest.fixture
 def deep_wheel(tmp_path: Path) -> Path:
     init = PKGUTIL_INIT.encode()
@@ -64,12 +73,15 @@ def deep_wheel(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["scan", "check", "import-names", "ext"])
-def test_commands_read_a_deep_tree(deep_site: Path, tmp_path: Path, command: str) -> None:
+def test_commands_read_a_deep_tree(read_only_deep_site: Path, tmp_path: Path, command: str) -> None:
     sentinel = Sentinel(tmp_path / "outside")
-    result = run_limited(command, "--json", str(deep_site))
+    before = (read_only_deep_site / "deep-1.0.dist-info" / "RECORD").read_bytes()
+    result = run_limited(command, "--json", str(read_only_deep_site))
     assert_clean_exit(result, {0, 1})
     if command == "scan":
         assert f'"ns.{DEEP.replace("/", ".")}"' in result.stdout  # the deepest namespace is found
+    assert (read_only_deep_site / "deep-1.0.dist-info" / "RECORD").read_bytes() == before
+    assert (read_only_deep_site / "ns" / "__init__.py").exists()
     sentinel.assert_unchanged()
 
 
