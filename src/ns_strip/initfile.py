@@ -78,7 +78,9 @@ class InitClassification:
 
     @property
     def is_namespace(self) -> bool:
-        return self.kind is not Kind.REGULAR
+        # An oversized file was not read: like a regular package, it is kept and nothing below
+        # it is treated as a namespace portion.
+        return self.kind not in (Kind.REGULAR, Kind.OVERSIZED)
 
 
 REGULAR = InitClassification(Kind.REGULAR)
