@@ -295,6 +295,24 @@ def test_real_pkg_resources_dir_scans_as_a_regular_package(tmp_path):
         assert result.candidates == [] and result.kept == []
 
 
+def test_pips_vendored_pkg_resources_in_place_is_not_ns112(tmp_path):
+    """pip/_vendor/pkg_resources as every venv has it: below the regular packages pip and
+    pip._vendor, with pip's own inits; no NS110, no NS112."""
+    import pip
+
+    from ns_strip.scan import scan
+    from ns_strip.sources import TreeSource
+
+    real = Path(pip.__file__).parent
+    site = tmp_path / "site"
+    for rel in ("__init__.py", "_vendor/__init__.py", "_vendor/pkg_resources/__init__.py"):
+        (site / "pip" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / "pip" / rel).write_bytes((real / rel).read_bytes())
+    result = scan(TreeSource(site))
+    assert [f.code for f in result.findings] == [], result.findings
+    assert result.namespaces == []
+
+
 # -- issue 11 items 6 and 8: bounded, never a crash ------------------------------------------
 
 @pytest.mark.parametrize(
@@ -353,3 +371,15 @@ def test_a_hybrid_of_many_statements_names_the_first_few_and_counts_the_rest():
     assert [b.line for b in result.blocking] == list(range(2, 2 + MAX_BLOCKING_REPORTED))
     assert result.more_blocking == 5000 - MAX_BLOCKING_REPORTED
     assert result.describe_blocking().endswith(f"and {5000 - MAX_BLOCKING_REPORTED} more statement(s)")
+
+
+def test_the_compiler_warns_nothing_on_stderr():
+    # "invalid escape sequence" is a SyntaxWarning on Python 3.12+, shown by default: the
+    # parse of a tree's file must not add lines to ns-strip's output.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert classify(PKGUTIL_INIT + "x = '\\k'\n").kind is Kind.HYBRID
+        assert classify("x = '\\k'\n" + PKGUTIL_INIT).kind is Kind.HYBRID
+    assert caught == []

@@ -27,7 +27,7 @@ import tokenize
 
 from .purity import Scope, Style, match_statement
 from .pysource import MAX_TOKENS as MAX_INIT_TOKENS
-from .pysource import TooManyTokensError, UnparseableError, describe_parse_error, parse_bounded
+from .pysource import TooManyTokensError, UnparseableError, describe_parse_error, parse_bounded, quiet_compiler
 from .safeio import MAX_INIT_BYTES, FileTooLargeError
 from .sources import Source
 
@@ -147,7 +147,8 @@ def _classify_tree(tree: ast.Module, data: bytes) -> InitClassification:
     try:
         # What the parser accepts the compiler may still refuse (a misplaced __future__ import):
         # such a file fails to import today, so removing it would change what imports.
-        compile(tree, "__init__.py", "exec", dont_inherit=True)
+        with quiet_compiler():
+            compile(tree, "__init__.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         return InitClassification(Kind.UNPARSEABLE, style, error=describe_parse_error(exc))
     return InitClassification(Kind.PURE, style)

@@ -11,9 +11,12 @@ turns every parser failure into one exception carrying a reason for the user.
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import re
 import tokenize
+import warnings
+from collections.abc import Iterator
 
 # A real namespace __init__.py has a few dozen tokens; pkg_resources' own __init__.py about
 # 21,000. Under this limit the worst file parses in about 120 MB.
@@ -60,10 +63,20 @@ def parse_bounded(data: bytes | str, max_tokens: int = MAX_TOKENS) -> ast.Module
         raise TooManyTokensError(f"over {max_tokens} tokens, too many to parse")
     try:
         # Bytes let the compiler apply the BOM and any PEP 263 encoding cookie itself.
-        return ast.parse(data)
+        with quiet_compiler():
+            return ast.parse(data)
     except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError) as exc:
         # RecursionError and MemoryError: nested deeper than the parser goes.
         raise UnparseableError(describe_parse_error(exc)) from exc
+
+
+@contextlib.contextmanager
+def quiet_compiler() -> Iterator[None]:
+    """No SyntaxWarning/DeprecationWarning on stderr ("invalid escape sequence" in a tree's
+    file): ns-strip's errors are one line of its own."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def describe_parse_error(exc: BaseException) -> str:

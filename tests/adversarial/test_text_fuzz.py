@@ -301,3 +301,25 @@ def test_fuzzed_metadata(lines: list[str], noise: bytes) -> None:
         stage(site, BASE_FILES, metadata=metadata)
         check_scan_and_strip(site)
     body()
+
+
+# -- the parsers alone, many more examples (no tree, no command) -------------------------------
+
+PARSERS = settings(derandomize=True, max_examples=1500, deadline=None, database=None,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@PARSERS
+@given(st.one_of(INIT_BYTES, NSPKG_BYTES, st.binary(max_size=2000)))
+def test_the_parsers_never_raise(data: bytes) -> None:
+    from ns_strip.distributions import metadata_headers, parse_declared_names
+
+    result = classify_init(data)
+    assert result.kind in Kind
+    if result.kind in (Kind.HYBRID, Kind.UNPARSEABLE, Kind.OVERSIZED):
+        assert result.style is not None  # every namespace-like verdict names a style
+    for line in parse_nspkg_pth(data):
+        assert line.loader or line.namespace is None
+    names = parse_declared_names(data)
+    assert len(names) == len(set(names))
+    assert data.startswith(metadata_headers(data))
