@@ -168,7 +168,8 @@ OTHER_STATEMENTS = [
     (("b'bytes'",), None),
     (("...",), None),
     (("lambda: 0",), None),
-    (("raise SystemExit",), None) if False else (("x: int = 1",), None),
+    (("x: int = 1",), None),
+    (("raise SystemExit",), None),
     # Declarations that run at import, in forms outside the whitelist.
     (("__path__: print('runs') = __import__('pkgutil').extend_path(__path__, __name__)",), PKGUTIL),
     (("__path__: list[int()] = __import__('pkgutil').extend_path(__path__, __name__)",), PKGUTIL),
