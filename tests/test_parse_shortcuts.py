@@ -137,3 +137,21 @@ def test_metadata_shortcut_agrees_with_packaging(data: bytes) -> None:
 def test_metadata_shortcut_takes_the_common_case() -> None:
     assert distributions._simple_name_and_version(METADATA[0]) == ("foo", "1.0")
     assert distributions._simple_name_and_version(METADATA[1]) == ("foo", "1.0")
+
+
+@pytest.mark.parametrize("data", METADATA + [
+    b"Name: foo\nVersion: 1\n\nName: in-the-body\nVersion: 9\n",
+    b"Name: foo\r\nVersion: 1\r\n\r\nVersion: 9\r\n",
+    b"Name: foo\rVersion: 1\r\rVersion: 9\r",
+    b"Name: foo\r\n\nVersion: 9\n",
+    b"\n\nName: foo\nVersion: 1\n",
+    b"Name: foo\nVersion: 1\n\n" + b"long description line\n" * 10_000,
+])
+def test_metadata_headers_give_what_the_whole_file_gives(data: bytes) -> None:
+    # Only the header block goes to the email parser: the same name and version, without
+    # handing it a description of megabytes.
+    head = distributions.metadata_headers(data)
+    assert len(head) <= len(data)
+    whole, _ = parse_email(data)
+    headers, _ = parse_email(head)
+    assert (headers.get("name"), headers.get("version")) == (whole.get("name"), whole.get("version"))

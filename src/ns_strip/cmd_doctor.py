@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import BadInputError
 from .findings import Finding
@@ -25,6 +26,7 @@ from .initfile import Kind, classify_init
 from .nspkg import is_nspkg_pth, parse_nspkg_pth
 from .registry import DEFAULT_DB, Registry
 from .report import Report
+from .safeio import MAX_INIT_BYTES, MAX_PTH_BYTES, read_regular
 from .scan import INIT, MODULE_SUFFIXES, PYCACHE
 
 # -I: the interpreter's own installation (site dirs and their .pth files), without the
@@ -109,8 +111,8 @@ def _nspkg_findings(places: list[tuple[str, Path]]) -> Iterator[Finding]:
             if not is_nspkg_pth(name):
                 continue
             try:
-                lines = parse_nspkg_pth((directory / name).read_bytes())
-            except OSError:
+                lines = parse_nspkg_pth(read_regular(directory / name, MAX_PTH_BYTES))
+            except (OSError, BadInputError):
                 lines = []
             namespaces = ", ".join(line.namespace for line in lines if line.namespace) or "an unreadable namespace"
             yield Finding(
@@ -129,24 +131,34 @@ def _names(directory: Path) -> list[str]:
 
 
 def _check_level(prefix: str, places: list[tuple[str, Path]]) -> Iterator[Finding]:
-    """Check the children of one package level spread over ``places``, in sys.path order."""
-    children: dict[str, list[Portion]] = {}
-    for entry, directory in places:
-        for name in sorted(_names(directory)):
-            portion = _portion(entry, directory / name, name)
-            if portion is not None:
-                children.setdefault(portion.path.name.partition(".")[0], []).append(portion)
-    for name, portions in sorted(children.items()):
-        dotted = f"{prefix}.{name}" if prefix else name
-        if not any(p.kind == "namespace" or p.kind == "declared" for p in portions):
-            continue  # no namespace here: shadowing between regular packages is not doctor's business
-        yield from _stale_bytecode(dotted, portions)
-        winner = next((p for p in portions if p.kind != "namespace"), None)
-        if winner is not None and not winner.collects_portions:
-            hidden = [p for p in portions if p is not winner and p.collects_portions]
-            yield _hiding(dotted, winner, hidden)
-        else:
-            yield from _check_level(dotted, [(p.entry, p.path) for p in portions if p.collects_portions])
+    """Check the children of one package level spread over ``places``, in sys.path order, and
+    the levels below them: depth first, with an explicit stack (a tree may be thousands deep)."""
+    pending: list[tuple[str, Any]] = [("level", (prefix, places))]
+    while pending:
+        what, item = pending.pop()
+        if what == "child":
+            dotted, portions = item
+            yield from _stale_bytecode(dotted, portions)
+            winner = next((p for p in portions if p.kind != "namespace"), None)
+            if winner is not None and not winner.collects_portions:
+                hidden = [p for p in portions if p is not winner and p.collects_portions]
+                yield _hiding(dotted, winner, hidden)
+            else:
+                pending.append(("level", (dotted, [(p.entry, p.path) for p in portions if p.collects_portions])))
+            continue
+        prefix, places = item
+        children: dict[str, list[Portion]] = {}
+        for entry, directory in places:
+            for name in sorted(_names(directory)):
+                portion = _portion(entry, directory / name, name)
+                if portion is not None:
+                    children.setdefault(portion.path.name.partition(".")[0], []).append(portion)
+        level = []
+        for name, portions in sorted(children.items()):
+            if not any(p.kind == "namespace" or p.kind == "declared" for p in portions):
+                continue  # no namespace here: shadowing between regular packages is not doctor's business
+            level.append(("child", (f"{prefix}.{name}" if prefix else name, portions)))
+        pending.extend(reversed(level))
 
 
 def _portion(entry: str, path: Path, name: str) -> Portion | None:
@@ -165,8 +177,8 @@ def _package_kind(directory: Path) -> str | None:
     names = _names(directory)
     if INIT in names:
         try:
-            found = classify_init((directory / INIT).read_bytes())
-        except OSError:
+            found = classify_init(read_regular(directory / INIT, MAX_INIT_BYTES))
+        except (OSError, BadInputError):  # unreadable, too large, a link, a FIFO: not read
             return "regular"
         return "regular" if found.kind is Kind.REGULAR else "declared"
     if any(n.startswith("__init__.") and n.endswith(MODULE_SUFFIXES) for n in names):
@@ -175,10 +187,20 @@ def _package_kind(directory: Path) -> str | None:
 
 
 def _holds_python(directory: Path) -> bool:
-    for _, subdirs, files in os.walk(directory):
-        if any(name.endswith(MODULE_SUFFIXES) for name in files):
-            return True
-        subdirs[:] = [d for d in subdirs if d != PYCACHE and d.isidentifier()]
+    # An explicit stack: os.walk recurses (before Python 3.12), and a tree may be thousands deep.
+    pending = [os.fspath(directory)]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.endswith(MODULE_SUFFIXES) and not entry.is_dir(follow_symlinks=False):
+                        return True
+                    if (entry.is_dir(follow_symlinks=False) and entry.name != PYCACHE
+                            and entry.name.isidentifier()):
+                        pending.append(entry.path)
+        except OSError:
+            continue
     return False
 
 

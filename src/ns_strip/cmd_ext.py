@@ -33,7 +33,7 @@ from .extnames import is_extension_filename, parse_extension_filename
 from .extsources import ExtensionTree, init_reader, namespace_packages, read_records, read_tree, read_wheel
 from .findings import Finding
 from .report import Report
-from .sources import TreeSource, stat_argument
+from .sources import TreeSource, iter_files, stat_argument
 
 if TYPE_CHECKING:
     from .extrename import Rename
@@ -139,12 +139,13 @@ def _sibling_namespaces(root: Path, info: ExtensionInfo) -> set[str]:
     directory = root / info.name.module
     if not info.module or not directory.is_dir() or directory.is_symlink():
         return set()
-    files = [
-        Path(base, filename).relative_to(root).as_posix()
-        for base, _, filenames in os.walk(directory)
-        for filename in filenames
-    ]
-    return namespace_packages(files, init_reader(TreeSource(root)))
+    # Listed without recursion and without following links; read bounded, never through a
+    # link that leaves foo/, never from a FIFO.
+    tree = TreeSource(directory)
+    prefix = info.name.module + "/"
+    files = [prefix + path for path in iter_files(tree)]
+    read_init = init_reader(tree)
+    return namespace_packages(files, lambda relpath: read_init(relpath[len(prefix):]))
 
 
 def _rename(

@@ -34,7 +34,7 @@ from .distributions import Distribution, load_distributions
 from .errors import BadInputError
 from .findings import Finding
 from .importnames import ImportEntry, ImportLayout, compute_layout
-from .initfile import Kind, classify_init
+from .initfile import Kind, classify_init_at
 from .metadata_edit import record_hash
 from .scan import INIT, PYCACHE
 from .sources import Source
@@ -134,7 +134,7 @@ def _all_namespace_inits(path: str, owners: Sequence[Installed]) -> bool:
     kinds = set()
     for item in owners:
         try:
-            kinds.add(classify_init(item.source.read_bytes(path)).kind)
+            kinds.add(classify_init_at(item.source, path).kind)
         except BadInputError:
             return False
     return kinds == {Kind.PURE}

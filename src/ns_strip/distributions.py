@@ -10,6 +10,7 @@ the rest go to them.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import hashlib
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 
 from .errors import BadInputError, ShippedJournalError
 from .journal import JOURNAL_DIR
+from .safeio import MAX_METADATA_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
 from .sources import Source, gc_paused, join, normalise_record_path
 
 NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
@@ -75,8 +77,40 @@ def load_distributions(source: Source) -> list[Distribution]:
     if root is None:
         return []
     climb_limit = source.climb_limit()  # the same for every RECORD: worked out once
+    loaded: list[Distribution] = []
+    rows = 0
+    directories: set[str] = set()
+    characters = 0
     with gc_paused():
-        return [_load(source, name, climb_limit) for name in root.subdirs if is_metadata_dir(name)]
+        for name in root.subdirs:
+            if not is_metadata_dir(name):
+                continue
+            dist = _load(source, name, climb_limit)
+            rows += len(dist.record_lines)
+            if rows > MAX_TOTAL_RECORD_ROWS:
+                raise BadInputError(f"the RECORDs of this tree list over {MAX_TOTAL_RECORD_ROWS} rows in all, "
+                                    "more than ns-strip reads; not read", dist.record_path or name)
+            characters = _count_directories(dist, directories, characters)
+            loaded.append(dist)
+    return loaded
+
+
+def _count_directories(dist: Distribution, seen: set[str], characters: int) -> int:
+    """Add the directories ``dist``'s rows name to ``seen``; refuse past MAX_DIRECTORY_CHARS.
+
+    Stops as soon as the budget is spent, so a hostile RECORD costs at most the budget.
+    """
+    for path in dist.files:
+        directory = path.rpartition("/")[0]
+        while directory and directory not in seen:
+            seen.add(directory)
+            characters += len(directory)
+            if characters > MAX_DIRECTORY_CHARS:
+                raise BadInputError(
+                    f"the RECORDs of this tree name over {MAX_DIRECTORY_CHARS} characters of distinct directories "
+                    "(paths nested too deep, or too many of them); not read", dist.record_path)
+            directory = directory.rpartition("/")[0]
+    return characters
 
 
 def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
@@ -89,7 +123,7 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
     record_path = join(metadata_dir, record_name) if record_name in names else None
     lines: list[RecordLine] = []
     if record_path is not None:
-        data = source.read_bytes(record_path)
+        data = source.read_bytes(record_path, limit=MAX_RECORD_BYTES)
         if egg_info:
             lines = _parse_installed_files(data, record_path, metadata_dir, climb_limit)
         else:
@@ -97,24 +131,51 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
 
     declared = None
     if NAMESPACE_PACKAGES_TXT in names:
-        text = source.read_bytes(join(metadata_dir, NAMESPACE_PACKAGES_TXT)).decode("utf-8", errors="replace")
-        declared = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        declared = read_name_list(source, join(metadata_dir, NAMESPACE_PACKAGES_TXT))
     return Distribution(name, version, metadata_dir, record_path, lines, declared)
+
+
+def read_name_list(source: Source, path: str) -> list[str]:
+    """The names in ``namespace_packages.txt`` or ``top_level.txt``, read bounded
+    (MAX_TEXT_BYTES; over it, exit 3 naming the file)."""
+    return parse_declared_names(source.read_bytes(path, limit=MAX_TEXT_BYTES))
+
+
+def parse_declared_names(data: bytes) -> list[str]:
+    """The names a ``namespace_packages.txt`` (or ``top_level.txt``) lists, each once, in order.
+
+    A line that is not a dotted Python name (setuptools never writes one) names nothing that
+    could be imported, and is skipped; a name repeated 500,000 times is one name.
+    """
+    text = data.decode("utf-8", errors="replace")
+    names: dict[str, None] = {}
+    for line in text.splitlines():
+        name = line.strip()
+        if name and not name.startswith("#") and all(part.isidentifier() for part in name.split(".")):
+            names.setdefault(name)
+    return list(names)
 
 
 def _name_and_version(source: Source, metadata_dir: str, filename: str, names: set[str]) -> tuple[str, str]:
     stem = metadata_dir.rsplit(".", 1)[0]
     fallback_name, _, fallback_version = stem.partition("-")
     if filename in names:
-        data = source.read_bytes(join(metadata_dir, filename))
+        data = source.read_bytes(join(metadata_dir, filename), limit=MAX_METADATA_BYTES)
         simple = _simple_name_and_version(data)
         if simple is not None:
             return simple
         from packaging.metadata import parse_email  # only for metadata the shortcut leaves
 
-        raw, _ = parse_email(data)
+        raw, _ = parse_email(metadata_headers(data))
         return raw.get("name", fallback_name), raw.get("version", fallback_version.split("-")[0])
     return fallback_name, fallback_version.split("-")[0]
+
+
+def metadata_headers(data: bytes) -> bytes:
+    """The header block of a METADATA/PKG-INFO file, without the description body that follows
+    the first empty line (it may be megabytes, and the email parser copies it several times)."""
+    ends = [end for end in (data.find(b"\n\n"), data.find(b"\r\n\r\n"), data.find(b"\r\r")) if end >= 0]
+    return data[: min(ends) + 1] if ends else data
 
 
 # A header line as the email parser recognises one: printable ASCII name, then a colon.
@@ -164,7 +225,28 @@ def _check_path(path: str, record_path: str, climb_limit: int) -> str:
     return normalised
 
 
+# Every row costs about 150 bytes of memory however short it is: a RECORD of 16 million
+# one-letter rows (64 MiB) would take 2.4 GB. The largest real distributions list tens of
+# thousands of files.
+MAX_RECORD_ROWS = 500_000
+# And in all: a distro-sized tree (5,000 distributions) lists about 200,000 files.
+MAX_TOTAL_RECORD_ROWS = 2_000_000
+# Owners and import names are worked out per directory, and each directory a row names is kept
+# as a string: a row D levels deep and L characters long names directories of about D*L/2
+# characters. A RECORD of 8,000 distinct rows 1,000 levels deep (16 MB) would make 16 GB of
+# them. Real trees share their directories: a distro-sized one names about 30,000 (1-2 million
+# characters in all).
+MAX_DIRECTORY_CHARS = 16_000_000
+# What str.splitlines() ends a line at, as UTF-8 bytes (\r\n is one end; counted below).
+_LINE_BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8",
+                b"\xe2\x80\xa9")
+
+
 def _split_lines(data: bytes, record_path: str) -> list[str]:
+    # Counted before splitting, so that a refused file never costs the memory it would take.
+    rows = sum(data.count(end) for end in _LINE_BREAKS) - data.count(b"\r\n")
+    if rows > MAX_RECORD_ROWS:
+        raise BadInputError(f"has {rows} lines, over the limit of {MAX_RECORD_ROWS} rows; not read", record_path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -227,7 +309,8 @@ def _parsed_record_path(line: str, number: int, record_path: str) -> str:
         rows = list(parse_record_file([line]))
         for row in rows:
             RecordEntry.from_elements(*row)  # validates the hash and size columns
-    except (InvalidRecordEntry, ValueError) as exc:
+    except (InvalidRecordEntry, ValueError, csv.Error) as exc:
+        # csv.Error: a quoted field over the csv module's field limit (128 KiB), among others.
         message = getattr(exc, "issues", None) or str(exc)
         raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
     if len(rows) != 1:

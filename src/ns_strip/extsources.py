@@ -20,10 +20,8 @@ from .distributions import load_distributions, owners_by_path
 from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file
 from .extnames import is_extension_filename
 from .initfile import classify_init
-from .safeio import FileTooLargeError, NotRegularFileError, OutsideRootError
+from .safeio import MAX_INIT_BYTES, FileTooLargeError, NotRegularFileError, OutsideRootError
 from .sources import Source, TreeSource, join
-
-MAX_INIT_BYTES = 1 << 20  # a namespace __init__.py is a few lines; larger ones are regular packages
 
 
 @dataclasses.dataclass

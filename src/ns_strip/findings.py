@@ -34,6 +34,10 @@ _CHECKS = [
     Check("NS111", Severity.ERROR, "namespace-like __init__.py that cannot be parsed; kept"),
     Check("NS112", Severity.WARNING, "namespace __init__.py below a regular package; kept"),
     Check("NS113", Severity.WARNING, "symbolic link leaving the root; not followed, kept"),
+    # Hostile text inputs, bounded parsing (issue 11, items 6 and 8).
+    Check("NS114", Severity.WARNING, "__init__.py over the parse limits (size or tokens); not parsed, kept"),
+    Check("NS115", Severity.WARNING, "*-nspkg.pth over the size limit; not parsed, kept"),
+    Check("NS116", Severity.WARNING, "*-nspkg.pth holding lines other than setuptools namespace loaders; kept"),
     # Hostile wheels and special files (issue 11, items 1, 5, 7).
     Check("NS120", Severity.ERROR, "a wheel member or RECORD row inside .ns-strip-journal/; refused (exit 3)"),
     Check("NS121", Severity.WARNING, "a FIFO, socket or device where a file is read; not read, kept"),

@@ -18,14 +18,16 @@ project name), while an empty ``Import-Name:`` declares "no import names".
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 
 from packaging.metadata import parse_email
 
-from .distributions import Distribution
+from .distributions import Distribution, metadata_headers
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
-from .initfile import Kind, classify_init
+from .initfile import Kind, classify_init_at
+from .safeio import MAX_METADATA_BYTES
 from .sources import Source, join, parent_of
 
 PRIVATE = "; private"
@@ -151,9 +153,22 @@ class _Files:
         return join(directory, compiled[0]) if compiled else None
 
     def holds_python(self, directory: str) -> bool:
-        if any(True for _ in self.modules(directory)) or self.init_of(directory):
-            return True
-        return any(self.holds_python(join(directory, sub)) for sub in self.subdirs.get(directory, ()))
+        return directory in self._python_dirs
+
+    @functools.cached_property
+    def _python_dirs(self) -> set[str]:
+        """Directories with a module or an init at any depth, worked out upwards from each one
+        without recursion: a hostile RECORD may list a path thousands deep."""
+        found: set[str] = set()
+        for directory in self.files:
+            if not (any(True for _ in self.modules(directory)) or self.init_of(directory)):
+                continue
+            while directory not in found:
+                found.add(directory)
+                if not directory:
+                    break
+                directory = directory.rpartition("/")[0]
+        return found
 
 
 def compute_layout(source: Source, dist: Distribution) -> ImportLayout:
@@ -163,7 +178,11 @@ def compute_layout(source: Source, dist: Distribution) -> ImportLayout:
     everything: set[str] = set()
     any_namespaces: set[str] = set()
 
-    def walk(directory: str, prefix: str, top_down: bool) -> None:
+    # An explicit stack, not recursion: a hostile RECORD may list a path thousands deep. The
+    # results are sorted below, so the order of the walk does not matter.
+    pending = [("", "", True)]
+    while pending:
+        directory, prefix, top_down = pending.pop()
         for module, path in tree.modules(directory):
             everything.add(prefix + module)
             if top_down:
@@ -182,13 +201,11 @@ def compute_layout(source: Source, dist: Distribution) -> ImportLayout:
                 namespaces.append(ImportEntry(dotted, kind, path))
             elif top_down:
                 names.append(ImportEntry(dotted, kind, tree.init_of(path) or path))
-            walk(path, dotted + ".", top_down and kind == "namespace")
-
-    walk("", "", True)
+            pending.append((path, dotted + ".", top_down and kind == "namespace"))
     metadata_path = join(dist.metadata_dir, "METADATA") if dist.metadata_dir.endswith(".dist-info") else None
     declared_names = declared_namespaces = None
     if metadata_path is not None and _exists(source, metadata_path):
-        raw, _ = parse_email(source.read_bytes(metadata_path))
+        raw, _ = parse_email(metadata_headers(source.read_bytes(metadata_path, limit=MAX_METADATA_BYTES)))
         declared_names = raw.get("import_names")
         declared_namespaces = raw.get("import_namespaces")
     return ImportLayout(dist, metadata_path, sorted(names, key=lambda e: e.name),
@@ -206,7 +223,7 @@ def _package_kind(source: Source, init: str | None) -> str:
         return "namespace"
     if not init.endswith(".py"):
         return "package"  # a compiled __init__: its code is not read here
-    found = classify_init(source.read_bytes(init))
+    found = classify_init_at(source, init)
     if found.kind in (Kind.PURE, Kind.UNPARSEABLE):
         return "namespace"
     return "hybrid" if found.kind is Kind.HYBRID else "package"

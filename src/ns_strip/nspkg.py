@@ -5,6 +5,10 @@ line per namespace, and names the namespace twice: as the path parts in
 ``os.path.join(sitedir, *('zope', 'foo'))`` and as the module in
 ``sys.modules.setdefault('zope.foo', …)``. Both are read from the line's syntax tree; the path
 parts win because every setuptools version since 0.6 has written them.
+
+Parsing is bounded: the caller reads at most :data:`~ns_strip.safeio.MAX_PTH_BYTES`, and a line
+longer than :data:`MAX_LINE_CHARS` (setuptools writes about 600 characters) or nested deeper
+than the parser goes is a line not understood, never parsed into a tree of hundreds of MB.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+from .pysource import TooManyTokensError, UnparseableError, parse_bounded
+
 NSPKG_SUFFIX = "-nspkg.pth"
+# setuptools' longest loader line (a nested namespace) is under 1,000 characters.
+MAX_LINE_CHARS = 4096
+# How much of a line a finding quotes.
+MAX_QUOTED_CHARS = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +30,9 @@ class NspkgLine:
     line: int
     namespace: str | None  # None: the line creates no namespace this module can read
     text: str
+    # A setuptools namespace loader: only the calls setuptools writes, nothing else. A file of
+    # loaders only is removed by strip; any other line (other code, a path entry) keeps it.
+    loader: bool = True
 
 
 def is_nspkg_pth(name: str) -> bool:
@@ -27,22 +40,91 @@ def is_nspkg_pth(name: str) -> bool:
 
 
 def parse_nspkg_pth(data: bytes) -> list[NspkgLine]:
-    """Parse every non-blank line; lines that are not code (path entries, comments) are skipped."""
+    """Every line that does something: import lines (which site.py runs) and path entries
+    (which it adds to sys.path); blank lines and comments are skipped."""
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     result = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
         if not line.startswith(("import ", "import\t")):
-            continue  # site.py treats anything else as a directory to add, or a comment
-        result.append(NspkgLine(number, namespace_of_line(line), line))
+            # A directory site.py adds to sys.path: not what setuptools writes here.
+            result.append(NspkgLine(number, None, line[:MAX_QUOTED_CHARS], loader=False))
+            continue
+        tree = _parse_line(line)
+        loader = tree is not None and is_loader(tree)
+        namespace = namespace_of_tree(tree) if loader and tree is not None else None
+        result.append(NspkgLine(number, namespace, line[:MAX_QUOTED_CHARS], loader=loader))
     return result
 
 
-def namespace_of_line(line: str) -> str | None:
-    try:
-        tree = ast.parse(line)
-    except (SyntaxError, ValueError):
+def _parse_line(line: str) -> ast.Module | None:
+    if len(line) > MAX_LINE_CHARS:
         return None
+    try:
+        return parse_bounded(line)
+    except (TooManyTokensError, UnparseableError):
+        return None
+
+
+# What setuptools' loader lines are made of, in every version since 0.6: imports of these
+# modules, assignments to these names, and calls of these functions only.
+_LOADER_IMPORTS = frozenset({"sys", "types", "os", "importlib", "importlib.util", "importlib.machinery"})
+_LOADER_NAMES = frozenset({"sys", "types", "os", "importlib", "has_mfs", "pep420", "p", "ie", "m", "mp",
+                           "__import__", "setattr"})
+_LOADER_CALLS = frozenset({
+    "os.path.join", "os.path.exists", "os.path.dirname", "sys._getframe", "sys.modules.setdefault",
+    "types.ModuleType", "importlib.util.module_from_spec", "importlib.machinery.PathFinder.find_spec",
+    "m.__dict__.setdefault", "mp.append", "setattr", "__import__",
+})
+_LOADER_DYNAMIC_IMPORTS = frozenset({"importlib.util", "importlib.machinery"})
+_LOADER_NODES = (
+    ast.Module, ast.Import, ast.alias, ast.Assign, ast.Expr, ast.Name, ast.Attribute, ast.Constant, ast.Tuple,
+    ast.List, ast.Starred, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Subscript, ast.Call, ast.Load, ast.Store,
+    ast.And, ast.Or, ast.Not, ast.In, ast.NotIn, ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq,
+)
+
+
+def is_loader(tree: ast.Module) -> bool:
+    """Whether a parsed line holds nothing but what setuptools' namespace loaders hold."""
+    for node in ast.walk(tree):  # iterative; the line is short, so the tree is small
+        if type(node) not in _LOADER_NODES:
+            return False
+        if isinstance(node, ast.alias) and (node.name not in _LOADER_IMPORTS or node.asname):
+            return False
+        if isinstance(node, ast.Name) and node.id not in _LOADER_NAMES:
+            return False
+        if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            return False
+        if isinstance(node, ast.Call):
+            if _dotted(node.func) not in _LOADER_CALLS or node.keywords:
+                return False
+            if _dotted(node.func) == "__import__" and not (
+                len(node.args) == 1 and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in _LOADER_DYNAMIC_IMPORTS
+            ):
+                return False
+    return True
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def namespace_of_line(line: str) -> str | None:
+    tree = _parse_line(line)
+    return None if tree is None else namespace_of_tree(tree)
+
+
+def namespace_of_tree(tree: ast.Module) -> str | None:
     from_path = None
     from_modules = None
     for node in ast.walk(tree):

@@ -21,6 +21,13 @@ from .errors import BadInputError
 MAX_INIT_BYTES = 1 << 20
 MAX_TEXT_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 << 20
+# A .pth file is a few path lines or one import line per namespace (setuptools writes ~600 bytes
+# per namespace): 64 KiB is a hundred namespaces. METADATA carries the whole project description,
+# which can be large; only its headers are parsed.
+MAX_PTH_BYTES = 64 << 10
+# A module ns-strip looks into for imports of setuptools (NS403): larger ones are not read.
+MAX_SOURCE_BYTES = 1 << 20
+MAX_METADATA_BYTES = 16 << 20
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 

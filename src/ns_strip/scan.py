@@ -15,8 +15,9 @@ from typing import Any
 
 from .distributions import Distribution, load_distributions, owners_by_directory, owners_by_path
 from .findings import Finding
-from .initfile import InitClassification, Kind, Style, classify_init
+from .initfile import InitClassification, Kind, Style, classify_init_at
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
+from .safeio import MAX_PTH_BYTES, FileTooLargeError
 from .sources import Source, TreeSource, gc_paused, join
 
 INIT = "__init__.py"
@@ -137,18 +138,27 @@ class _Scanner:
         self.kept.append(KeptFile(path, code, reason))
         self.findings.append(Finding(code, path, message, tuple(self._owners(path)), details or {}))
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - the scanner lives for one scan
     def _holds_python(self, directory: str) -> bool:
-        listing = self.source.dirs.get(directory)
-        if listing is None:
-            return False
-        if any(name.endswith(MODULE_SUFFIXES) for name in listing.files):
-            return True
-        return any(
-            self._holds_python(join(directory, sub))
-            for sub in listing.subdirs
-            if sub != PYCACHE and sub.isidentifier()
-        )
+        return directory in self._python_dirs
+
+    @functools.cached_property
+    def _python_dirs(self) -> set[str]:
+        """Directories holding a module, or a package-named subdirectory that does.
+
+        Worked out upwards from each directory with a module, without recursion: a hostile
+        tree may be thousands of directories deep.
+        """
+        found: set[str] = set()
+        for directory, listing in self.source.dirs.items():
+            if not any(name.endswith(MODULE_SUFFIXES) for name in listing.files):
+                continue
+            while directory not in found:
+                found.add(directory)
+                parent, _, name = directory.rpartition("/")
+                if not directory or name == PYCACHE or not name.isidentifier():
+                    break
+                directory = parent
+        return found
 
     # -- setuptools' files -----------------------------------------------------------------
 
@@ -160,7 +170,13 @@ class _Scanner:
         for name in root.files:
             if not is_nspkg_pth(name):
                 continue
-            data = self.source.read_bytes(name)
+            try:
+                data = self.source.read_bytes(name, limit=MAX_PTH_BYTES)
+            except FileTooLargeError as exc:
+                self._keep(name, "NS115", f"not parsed: {exc.size} bytes, over the {exc.limit}-byte limit",
+                           f"setuptools namespace loader of {exc.size} bytes, over the {exc.limit}-byte limit "
+                           "for a .pth file; not parsed, kept")
+                continue
             # Every portion of a namespace ships the same lines (30 zope.* packages, 30 copies):
             # each distinct file is parsed once.
             lines = parsed.get(data)
@@ -168,13 +184,22 @@ class _Scanner:
                 lines = parsed[data] = parse_nspkg_pth(data)
             names = [line.namespace for line in lines if line.namespace]
             unreadable = [line.line for line in lines if not line.namespace]
+            foreign = [line for line in lines if not line.loader]
             owners = self._owners(name)
             for namespace in names:
-                self._namespace(namespace, "nspkg_pth", None, None, owners, "strip")
+                self._namespace(namespace, "nspkg_pth", None, None, owners, "keep" if foreign else "strip")
             message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
             if unreadable:
                 message += f" (lines {', '.join(map(str, unreadable))} not understood)"
             self.findings.append(Finding("NS103", name, message, tuple(owners), {"namespaces": names}))
+            if foreign:
+                # Not only what setuptools writes: other code or a path entry would be lost.
+                shown = "; ".join(f"line {line.line}: {line.text}" for line in foreign[:3])
+                more = f"; and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+                self._keep(name, "NS116", f"holds lines that are not setuptools namespace loaders ({shown}{more})",
+                           f"holds lines that are not setuptools namespace loaders; kept ({shown}{more})",
+                           {"lines": [line.line for line in foreign]})
+                continue
             described = ", ".join(names) if names else "(unreadable)"
             self.candidates.append(Candidate(name, "nspkg_pth", f"pkg_resources-style namespace {described}"))
 
@@ -207,20 +232,28 @@ class _Scanner:
     # -- the package tree ------------------------------------------------------------------
 
     def _scan_packages(self, directory: str, under_regular: bool) -> None:
-        listing = self.source.dirs[directory]
-        for sub in listing.subdirs:
-            if sub == PYCACHE or not sub.isidentifier():
-                continue  # metadata (foo-1.0.dist-info), data (foo.data) and bytecode dirs
-            path = join(directory, sub)
-            if not self._holds_python(path):
-                continue
-            if INIT in self.source.dirs[path].files:
-                next_under_regular = self._scan_init(path, join(path, INIT), under_regular)
-            else:
-                next_under_regular = under_regular
-                if not under_regular:
-                    self._namespace(dotted(path), "pep420", None, None, self.dir_owners.get(path, []), "none")
-            self._scan_packages(path, next_under_regular)
+        # Depth first in sorted order, as a recursion would go, with an explicit stack: a
+        # hostile tree may be thousands of directories deep.
+        pending = [(directory, under_regular)]
+        while pending:
+            directory, under_regular = pending.pop()
+            if directory:
+                under_regular = self._scan_package(directory, under_regular)
+            below = [
+                (join(directory, sub), under_regular)
+                for sub in self.source.dirs[directory].subdirs
+                # not metadata (foo-1.0.dist-info), data (foo.data) or bytecode dirs
+                if sub != PYCACHE and sub.isidentifier() and self._holds_python(join(directory, sub))
+            ]
+            pending.extend(reversed(below))
+
+    def _scan_package(self, path: str, under_regular: bool) -> bool:
+        """Classify one package directory; return whether what lies below counts as regular."""
+        if INIT in self.source.dirs[path].files:
+            return self._scan_init(path, join(path, INIT), under_regular)
+        if not under_regular:
+            self._namespace(dotted(path), "pep420", None, None, self.dir_owners.get(path, []), "none")
+        return under_regular
 
     def _scan_init(self, package: str, init: str, under_regular: bool) -> bool:
         """Classify one ``__init__.py``; return whether the package below counts as regular."""
@@ -229,8 +262,13 @@ class _Scanner:
             self._keep(init, "NS113", "symbolic link leaving the root",
                        f"{INIT} of {name} is a symbolic link leaving the root; not read, kept")
             return True
-        found = classify_init(self.source.read_bytes(init))
+        found = classify_init_at(self.source, init)
         if found.kind is Kind.REGULAR:
+            return True
+        if found.kind is Kind.OVERSIZED:
+            # Not parsed: whatever it declares, the package below counts as regular (kept).
+            self._keep(init, "NS114", f"not parsed: {found.error}",
+                       f"{INIT} of {name} is not parsed ({found.error}); kept")
             return True
         assert found.style is not None
         owners = self._owners(init)
@@ -249,7 +287,7 @@ class _Scanner:
             ))
             self.candidates.append(Candidate(init, "init", f"{style}-style namespace {name}"))
         elif found.kind is Kind.HYBRID:
-            blocking = "; ".join(str(b) for b in found.blocking) or "a declaration nested in other code"
+            blocking = found.describe_blocking() or "a declaration nested in other code"
             self._namespace(name, style, "hybrid", init, owners, "keep")
             self._keep(
                 init, "NS110", f"hybrid: also runs other code ({blocking})",

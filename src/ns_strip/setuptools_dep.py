@@ -18,6 +18,8 @@ from collections.abc import Collection
 from .distributions import Distribution
 from .findings import Finding
 from .scan import ScanResult
+from .pysource import TooManyTokensError, UnparseableError, parse_bounded
+from .safeio import MAX_PTH_BYTES, MAX_SOURCE_BYTES, MAX_TEXT_BYTES, FileTooLargeError
 from .sources import Source, join
 
 SETUPTOOLS = "setuptools"
@@ -112,12 +114,16 @@ def _uses_setuptools(source: Source, dist: Distribution, stripped: set[str]) -> 
     for path in dist.files:
         if path in stripped or path.startswith("../"):
             continue
-        if path.endswith(".py") and _imports_setuptools(source.read_bytes(path)):
-            return True
-        if path.endswith(".pth") and _pth_imports_setuptools(source.read_bytes(path)):
-            return True
-        if path == join(dist.metadata_dir, "entry_points.txt") and _is_setuptools_plugin(source.read_bytes(path)):
-            return True
+        try:
+            if path.endswith(".py") and _imports_setuptools(source.read_bytes(path, limit=MAX_SOURCE_BYTES)):
+                return True
+            if path.endswith(".pth") and _pth_imports_setuptools(source.read_bytes(path, limit=MAX_PTH_BYTES)):
+                return True
+            if path == join(dist.metadata_dir, "entry_points.txt") and _is_setuptools_plugin(
+                    source.read_bytes(path, limit=MAX_TEXT_BYTES)):
+                return True
+        except FileTooLargeError:
+            return True  # too large to read: cannot tell, so keep the requirement
     return False
 
 
@@ -125,8 +131,8 @@ def _imports_setuptools(data: bytes) -> bool:
     if not any(marker in data for marker in _SETUPTOOLS_MARKERS):
         return False  # neither name appears anywhere: no import can name them
     try:
-        tree = ast.parse(data)
-    except (SyntaxError, ValueError):
+        tree = parse_bounded(data)
+    except (TooManyTokensError, UnparseableError):
         return True  # cannot tell; the names appear, so keep the requirement
     return any(_imports_in(node) & _SETUPTOOLS_MODULES for node in ast.walk(tree))
 
