@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import journal, setuptools_dep
+from . import journal, setuptools_dep, stripguard, syspath
 from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
 from .errors import ApplyError
 from .findings import Finding
@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-setuptools-dep", action="store_true",
                         help="also drop a Requires-Dist on setuptools needed only for namespaces (NS403)")
     add_strip_manifest_arguments(parser)
+    # issue 12: the target interpreter's whole sys.path, and the opt-in import check.
+    syspath.add_python_argument(parser)
+    parser.add_argument(
+        stripguard.ALLOW_OPTION, action="append", default=[], metavar="NAMESPACE",
+        help="strip this namespace (a glob) even where that leaves it hidden behind a legacy declaration "
+             "on another sys.path entry (NS130)",
+    )
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> Report:
 def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: str | None,
            output: Path | None) -> Report:
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
-    result = scan(source)
+    result = stripguard.guard_strip(args, scan(source), report)
     plan = plan_strip(result, args.keep)
     for finding in result.findings:
         if finding.code not in _ACTED_ON:
