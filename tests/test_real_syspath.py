@@ -132,3 +132,47 @@ def test_tree_not_on_the_path_is_not_checked(system, tmp_path):
     install_as_wheel(build_legacy(tmp_path, "nsx.mine", "nsx", "mine", namespace_packages=False), elsewhere)
     code, out = run("strip", str(elsewhere), "--python", str(base_python))
     assert code == 0 and "nsx/__init__.py" in out["removed"]
+
+
+def test_doctor_reports_portion_already_hidden_by_nspkg(system, tmp_path):
+    base_python, site = system
+    install_debian_style(build_legacy(tmp_path, "nsx.legacy", "nsx", "legacy"), site)
+    venv_python, venv_site = make_venv(base_python, tmp_path / "v")
+    (venv_site / "nsx" / "mine").mkdir(parents=True)
+    (venv_site / "nsx" / "mine" / "__init__.py").write_text("WHO = 'pep420'\n")
+    ok, text = imports(venv_python, BOTH)
+    assert not ok and "nsx.mine" in text  # really hidden under -I
+
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    assert code == 1
+    [finding] = [f for f in out["findings"] if f["code"] == "NS504"]
+    assert finding["path"] == str(venv_site / "nsx")
+    assert finding["hidden_by"].endswith("nsx.legacy-1.0-nspkg.pth")
+
+    # once the legacy loader is gone (what 'ns-strip strip' does there), both import and doctor agrees
+    code, _ = run("strip", str(site), "--python", str(base_python))
+    assert code == 0
+    assert imports(venv_python, BOTH) == (True, "pep420")
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    assert [f["code"] for f in out["findings"] if f["severity"] == "error"] == []
+
+
+def test_doctor_copy_of_a_regular_packages_module_is_no_hidden_portion(system, tmp_path):
+    """Debian 12's python3-numpy: /usr/lib/python3.11/dist-packages/numpy holds a byte-identical copy
+    of one of numpy's extensions, beside the regular package in /usr/lib/python3/dist-packages."""
+    base_python, site = system
+    venv_python, venv_site = make_venv(base_python, tmp_path / "v")
+    (site / "pkgx").mkdir()
+    (site / "pkgx" / "__init__.py").write_text("from pkgx._core import VALUE\n")
+    (site / "pkgx" / "_core.py").write_text("VALUE = 1\n")
+    (venv_site / "pkgx").mkdir()
+    (venv_site / "pkgx" / "_core.py").write_text("VALUE = 1\n")
+    assert imports(venv_python, "import pkgx; print(pkgx.VALUE)") == (True, "1")
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    assert [f for f in out["findings"] if f["code"] == "NS501"] == []
+
+    (venv_site / "pkgx" / "extra.py").write_text("X = 1\n")  # a module the package lacks: hidden for real
+    assert not imports(venv_python, "import pkgx.extra")[0]
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    [finding] = [f for f in out["findings"] if f["code"] == "NS501"]
+    assert "__init__" not in finding["message"]
