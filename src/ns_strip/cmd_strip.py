@@ -99,6 +99,7 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
 def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: StripPlan,
                             report: Report) -> list[str]:
     """NS403: report a setuptools requirement only namespaces needed, or drop it when asked."""
+    report.findings.extend(setuptools_dep.pkg_resources_users(result, plan.removed_paths))  # NS405
     if not args.drop_setuptools_dep:
         found = setuptools_dep.namespace_only_requirements(result, plan.removed_paths + plan.stale_rows)
         report.findings.extend(item.finding() for item in found)

@@ -17,6 +17,7 @@ from .distributions import Distribution, load_distributions, owners_by_directory
 from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
+from .pthaudit import audit_source
 from .sources import Source, TreeSource, gc_paused, join
 
 INIT = "__init__.py"
@@ -85,11 +86,16 @@ class _Scanner:
         self.findings: list[Finding] = []
         self.candidates: list[Candidate] = []
         self.kept: list[KeptFile] = []
+        # namespaces a *-nspkg.pth creates with no directory shipped: declared-only (NS105)
+        self.loader_only: dict[str, tuple[str, list[str]]] = {}
 
     def run(self) -> ScanResult:
         self._scan_nspkg_pth()
         self._scan_declarations()
+        self._scan_loader_only()
         self._scan_packages("", under_regular=False)
+        self._scan_cython_declarations()
+        self.findings.extend(audit_source(self.source, owners=self.file_owners))
         missing = self._missing_files() if isinstance(self.source, TreeSource) else {}
         namespaces = sorted(self.namespaces.values(), key=lambda n: (n.name, n.style, n.init or ""))
         return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept,
@@ -166,11 +172,14 @@ class _Scanner:
             lines = parsed.get(data)
             if lines is None:
                 lines = parsed[data] = parse_nspkg_pth(data)
-            names = [line.namespace for line in lines if line.namespace]
+            names = list(dict.fromkeys(line.namespace for line in lines if line.namespace))
             unreadable = [line.line for line in lines if not line.namespace]
             owners = self._owners(name)
             for namespace in names:
-                self._namespace(namespace, "nspkg_pth", None, None, owners, "strip")
+                if namespace.replace(".", "/") in self.source.dirs:
+                    self._namespace(namespace, "nspkg_pth", None, None, owners, "strip")
+                else:
+                    self.loader_only[namespace] = (name, owners)
             message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
             if unreadable:
                 message += f" (lines {', '.join(map(str, unreadable))} not understood)"
@@ -189,14 +198,60 @@ class _Scanner:
                 f"declares {', '.join(declared)}" if declared else "declares no namespace (empty file)",
                 (dist.name,), {"namespaces": declared},
             ))
-            self.candidates.append(Candidate(txt, "namespace_packages_txt", f"namespace declaration of {dist.name}"))
+            described = (f"declaration of namespace{'s' if len(declared) > 1 else ''} {', '.join(declared)}"
+                         if declared else f"empty namespace declaration of {dist.name}")
+            self.candidates.append(Candidate(txt, "namespace_packages_txt", described))
             for namespace in declared:
                 if not self._ships_below(dist, namespace.replace(".", "/")):
+                    self.loader_only.pop(namespace, None)
                     self._namespace(namespace, "declared_only", None, None, [dist.name], "strip")
                     self.findings.append(Finding(
                         "NS105", txt, f"namespace {namespace} is declared but no file is shipped for it",
                         (dist.name,), {"namespace": namespace},
                     ))
+
+    def _scan_loader_only(self) -> None:
+        """A namespace only a *-nspkg.pth line creates, with no directory of it here and not
+        declared in a namespace_packages.txt either (those are NS105 already)."""
+        for namespace, (pth, owners) in sorted(self.loader_only.items()):
+            self._namespace(namespace, "declared_only", None, None, owners, "strip")
+            self.findings.append(Finding(
+                "NS105", pth, f"namespace {namespace} is created by this loader but no file is shipped for it",
+                tuple(owners), {"namespace": namespace},
+            ))
+
+    def _scan_cython_declarations(self) -> None:
+        """NS106: Cython resolves ``cimport a.b`` through packages (an ``__init__.py`` or
+        ``__init__.pxd`` at every level); it cannot cimport through a PEP 420 namespace, which
+        is what a namespace directory is, or becomes once stripped."""
+        for entry in self.namespaces.values():
+            if entry.action == "keep" or entry.style == "declared_only":
+                continue
+            directory = entry.name.replace(".", "/")
+            listing = self.source.dirs.get(directory)
+            if listing is None or "__init__.pxd" in listing.files:
+                continue
+            pxd = self._pxd_below(directory)
+            if pxd and not any(f.code == "NS106" and f.details.get("namespace") == entry.name for f in self.findings):
+                shown = ", ".join(pxd[:3]) + (f" and {len(pxd) - 3} more" if len(pxd) > 3 else "")
+                self.findings.append(Finding(
+                    "NS106", directory,
+                    f"namespace {entry.name} holds Cython declarations ({shown}); Cython cannot cimport them "
+                    "through a PEP 420 namespace: the files are kept, but cimport needs an __init__.pxd here",
+                    tuple(entry.distributions), {"namespace": entry.name, "pxd": pxd},
+                ))
+
+    def _pxd_below(self, directory: str) -> list[str]:
+        found = []
+        pending = [directory]
+        while pending:
+            current = pending.pop()
+            listing = self.source.dirs.get(current)
+            if listing is None:
+                continue
+            found.extend(join(current, name) for name in listing.files if name.endswith(".pxd"))
+            pending.extend(join(current, sub) for sub in listing.subdirs if sub != PYCACHE)
+        return sorted(found)
 
     def _ships_below(self, dist: Distribution, directory: str) -> bool:
         if dist.record_path is None:
