@@ -12,7 +12,8 @@ from .errors import UsageError
 from .importnames import ImportLayout, compute_layout, layout_findings, matches_declaration
 from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
-from .sources import Source, is_wheel_path
+from .scan import missing_record_files
+from .sources import Source, TreeSource, is_wheel_path
 from .wheels import WheelSource, add_output_arguments, apply_change, output_path
 
 
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> Report:
 def _import_names(args: argparse.Namespace, source: Source, output: Path | None) -> Report:
     layouts = [compute_layout(source, dist) for dist in load_distributions(source)]
     report = Report(data={"distributions": [dict(layout.to_json(), source=args.path) for layout in layouts]})
+    if isinstance(source, TreeSource):
+        report.findings.extend(missing_record_files(source, [layout.distribution for layout in layouts])[1])
     for layout in layouts:
         report.findings.extend(layout_findings(layout))
         report.note(_describe(layout))
@@ -56,7 +59,9 @@ def _describe(layout: ImportLayout) -> str:
     text = f"{dist.name} {dist.version}: Import-Name: {', '.join(layout.import_names) or '(none)'}"
     if layout.import_namespaces:
         text += f"; Import-Namespace: {', '.join(layout.import_namespaces)}"
-    if not layout.declares:
+    if layout.names_from != "files":
+        text += f" (from {layout.names_from}: this egg-info lists no files)"
+    elif not layout.declares:
         text += " (METADATA declares none)"
     return text
 

@@ -102,27 +102,8 @@ class _Scanner:
                           missing)
 
     def _missing_files(self) -> dict[str, list[str]]:
-        """NS401 for RECORD rows whose file is gone (hashes are not re-checked: that would read
-        every installed file). A wheel's RECORD is checked in full when it is opened."""
-        present: dict[str, set[str]] = {}
-        missing: dict[str, list[str]] = {}
-        for dist in self.distributions:
-            if dist.record_path is None:
-                continue
-            gone = []
-            for path in dist.files:
-                if path.startswith("../"):
-                    continue  # scripts and data outside the site dir
-                directory, _, name = path.rpartition("/")
-                names = present.get(directory)
-                if names is None:
-                    listing = self.source.dirs.get(directory)
-                    names = present[directory] = set(listing.files) | listing.links if listing else set()
-                if name not in names:
-                    gone.append(path)
-            if gone:
-                missing[dist.record_path] = gone
-                self.findings.append(missing_files_finding(dist.record_path, dist.name, gone))
+        missing, findings = missing_record_files(self.source, self.distributions)
+        self.findings.extend(findings)
         return missing
 
     # -- helpers ---------------------------------------------------------------------------
@@ -316,6 +297,34 @@ class _Scanner:
             self._keep(init, "NS111", f"cannot be parsed: {found.error}",
                        f"namespace-like {INIT} of {name} cannot be parsed ({found.error}); kept")
         return False
+
+
+def missing_record_files(source: Source, distributions: Iterable[Distribution]) -> tuple[dict[str, list[str]],
+                                                                                        list[Finding]]:
+    """NS401 for RECORD rows whose file is gone (hashes are not re-checked: that would read
+    every installed file). A wheel's RECORD is checked in full when it is opened. Debian
+    removes files a RECORD lists (keyrings.alt's keyrings/__init__.py): reported, not fatal."""
+    present: dict[str, set[str]] = {}
+    missing: dict[str, list[str]] = {}
+    findings = []
+    for dist in distributions:
+        if dist.record_path is None:
+            continue
+        gone = []
+        for path in dist.files:
+            if path.startswith("../"):
+                continue  # scripts and data outside the site dir
+            directory, _, name = path.rpartition("/")
+            names = present.get(directory)
+            if names is None:
+                listing = source.dirs.get(directory)
+                names = present[directory] = set(listing.files) | listing.links if listing else set()
+            if name not in names:
+                gone.append(path)
+        if gone:
+            missing[dist.record_path] = gone
+            findings.append(missing_files_finding(dist.record_path, dist.name, gone))
+    return missing, findings
 
 
 def missing_files_finding(record_path: str, distribution: str, gone: list[str]) -> Finding:

@@ -135,17 +135,19 @@ def hold_back(result: ScanResult, guard: Guard) -> ScanResult:
     )
 
 
-def guard_strip(args, result: ScanResult, report) -> ScanResult:  # noqa: ANN001 - argparse, Report
-    """The NS130 check as 'strip' and 'check' run it on a site dir: the target interpreter from
-    ``--python`` (or the default for the path), findings into ``report``, held files out."""
+def guard_strip(args, result: ScanResult, report, path: str | None = None) -> ScanResult:  # noqa: ANN001
+    """The NS130 check as 'strip' and 'check' run it on a site dir (``path``, default
+    ``args.path``): the target interpreter from ``--python`` (or the default for the path),
+    findings into ``report``, held files out."""
     from .syspath import resolve
 
+    path = path or args.path
     if not isinstance(result.source, TreeSource) or not stripped_namespaces(result):
         return result  # a wheel has no place on a sys.path; nothing to strip, nothing to hide
-    interpreter = resolve(getattr(args, "python", None), args.path, args.root)
-    tree_entry = args.path if args.root else os.path.abspath(args.path)
-    if not interpreter.has_entry(tree_entry) and entry_index_of(interpreter, tree_entry) is None:
-        report.note(f"{args.path} is not on the sys.path of {interpreter.executable} ({interpreter.why}); "
+    interpreter = resolve(getattr(args, "python", None), path, args.root)
+    tree_entry = path if args.root else os.path.abspath(path)
+    if entry_index_of(interpreter, tree_entry) is None:
+        report.note(f"{path} is not on the sys.path of {interpreter.executable} ({interpreter.why}); "
                     "other entries not checked for hidden namespaces (give --python)")
         return result
     report.detail(f"Checking the sys.path of {interpreter.executable} ({interpreter.why})")
