@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import journal, setuptools_dep, stripguard, syspath
 from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
-from .errors import ApplyError
+from .errors import EXIT_ROLLED_BACK, ApplyError, UsageError
 from .findings import Finding
 from .plan import StripPlan, plan_strip
 from .report import Report
@@ -38,10 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="strip this namespace (a glob) even where that leaves it hidden behind a legacy declaration "
              "on another sys.path entry (NS130)",
     )
+    parser.add_argument(
+        "--check-imports", action="store_true",
+        help="import every top-level name and namespace portion with the target interpreter before and "
+             "after (on a view of the stripped tree, before anything changes); a regression stops the strip "
+             "(NS135, exit 4). Runs the packages' code: opt-in",
+    )
 
 
 def run(args: argparse.Namespace) -> Report:
     check_strip_manifest_options(args, is_wheel_path(args.path))
+    if args.check_imports and is_wheel_path(args.path):
+        raise UsageError("--check-imports works on a site dir (install the wheel, then strip it there)")
     if is_wheel_path(args.path):
         output = output_path(args, wheel=True, required=not args.dry_run)
         with WheelSource.open(args.path) as wheel:
@@ -79,6 +87,13 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     _describe(plan, report, args.dry_run)
     for line in dropped:
         report.action(("[dry run] " if args.dry_run else "") + line)
+    if getattr(args, "check_imports", False) and not plan.is_empty and _imports_break(args, source, plan, report):
+        if not args.dry_run:
+            report.exit_code = EXIT_ROLLED_BACK
+            report.note(f"Nothing was changed in {args.path}: the strip would break imports (NS135)")
+            report.data.update({"removed": [], "rewritten": [], "dropped_rows": [], "kept": [],
+                                "dry_run": False, "recovered": recovered})
+            return report
     if not args.dry_run:
         apply_change(source, output, plan.removed_paths, plan.rewrites, plan.empty_dirs)
     if plan.is_empty:
@@ -94,6 +109,21 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     if isinstance(source, WheelSource):
         report.data["output"] = None if output is None or args.dry_run else str(output)
     return report
+
+
+def _imports_break(args: argparse.Namespace, source: Source, plan: StripPlan, report: Report) -> bool:
+    """--check-imports (issue 12): NS135 for each module the plan would break; whether any."""
+    from . import importcheck
+    from .distributions import load_distributions
+
+    interpreter = syspath.resolve(args.python, args.path, args.root)
+    assert isinstance(source, TreeSource)
+    entry = args.path if args.root else str(Path(args.path).absolute())
+    names, broken = importcheck.check_strip(interpreter, source, entry, load_distributions(source),
+                                            plan.removed_paths, plan.rewrites, plan.empty_dirs)
+    report.note(f"Checked {len(names)} imports with {interpreter.executable}: {len(broken)} broken by the strip")
+    report.findings.extend(importcheck.regression_finding(item, interpreter) for item in broken)
+    return bool(broken)
 
 
 def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: StripPlan,
