@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import configparser
 import dataclasses
+import warnings
 from collections.abc import Collection
 
 from .distributions import Distribution
@@ -129,7 +130,9 @@ def pkg_resources_users(result: ScanResult, stripped: Collection[str]) -> list[F
 
 def _imports_modules(data: bytes, modules: frozenset[str]) -> bool:
     try:
-        tree = ast.parse(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in third-party code are not ours to print
+            tree = ast.parse(data)
     except (SyntaxError, ValueError):
         return False  # not Python this parser reads: NS111 reports a namespace-like one
     return any(_imports_in(node) & modules for node in ast.walk(tree))
@@ -187,7 +190,9 @@ def _imports_setuptools(data: bytes) -> bool:
     if not any(marker in data for marker in _SETUPTOOLS_MARKERS):
         return False  # neither name appears anywhere: no import can name them
     try:
-        tree = ast.parse(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(data)
     except (SyntaxError, ValueError):
         return True  # cannot tell; the names appear, so keep the requirement
     return any(_imports_in(node) & _SETUPTOOLS_MODULES for node in ast.walk(tree))
