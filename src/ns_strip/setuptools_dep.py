@@ -92,8 +92,10 @@ def pkg_resources_users(result: ScanResult, stripped: Collection[str]) -> list[F
     removes it). Only distributions with legacy namespace files are read: the question is
     what is left of their pkg_resources use once the namespaces are PEP 420."""
     legacy = _setuptools_namespace_files(result) | {
-        n.init for n in result.namespaces if n.style == "pkg_resources" and n.init}
-    stripped_set = set(stripped)
+        n.init for n in result.namespaces if n.style == "pkg_resources" and n.init}  # hybrids too
+    # Namespace __init__.py files (pure or hybrid) use pkg_resources to declare: a pure one is
+    # stripped, a hybrid one is NS110's to report (it keeps its declaration with its code).
+    stripped_set = set(stripped) | {n.init for n in result.namespaces if n.init}
     found = []
     for dist in result.distributions:
         if not any(path in legacy for path in dist.files):
