@@ -176,3 +176,17 @@ def test_doctor_copy_of_a_regular_packages_module_is_no_hidden_portion(system, t
     code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
     [finding] = [f for f in out["findings"] if f["code"] == "NS501"]
     assert "__init__" not in finding["message"]
+
+
+def test_doctor_reports_legacy_portion_hidden_by_nspkg_elsewhere(system, tmp_path):
+    """The zope.event case before any strip: a wheel's pkg_resources __init__.py in the venv is
+    never run, because the system's -nspkg.pth made the module first."""
+    base_python, site = system
+    install_debian_style(build_legacy(tmp_path, "nsx.legacy", "nsx", "legacy"), site)
+    venv_python, venv_site = make_venv(base_python, tmp_path / "v")
+    install_as_wheel(build_legacy(tmp_path, "nsx.mine", "nsx", "mine", namespace_packages=False), venv_site)
+    ok, text = imports(venv_python, BOTH)
+    assert not ok and "nsx.mine" in text
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    [finding] = [f for f in out["findings"] if f["code"] == "NS504"]
+    assert finding["path"] == str(venv_site / "nsx" / "__init__.py")

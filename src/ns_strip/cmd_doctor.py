@@ -97,7 +97,7 @@ def hidden_portions(interpreter: syspath.Interpreter) -> list[Finding]:
         for presence, hider in hidden_on_path(prober, name):
             findings.append(Finding(
                 "NS504", presence.path or presence.entry,
-                f"{name}: this PEP 420 portion cannot be imported: {hider.describe()} on {hider.entry} "
+                f"{name}: this portion cannot be imported: {hider.describe()} on {hider.entry} "
                 "decides the namespace's __path__ and leaves it out (under python -I, PYTHONSAFEPATH or an "
                 "embedding program always); remove that legacy declaration ('ns-strip strip "
                 f"{hider.entry}', or rebuild the package that ships it)",

@@ -225,10 +225,12 @@ def _nspkg_of(tree_dir: str, name: str) -> str | None:
 
 
 def hidden_on_path(prober: EntryProber, name: str) -> list[tuple[Presence, Hider]]:
-    """PEP 420 portions of ``name`` on the interpreter's path that a legacy declaration on
-    another entry hides (a regular package or module doing so is NS501's case)."""
+    """Portions of ``name`` on the interpreter's path (PEP 420 directories and legacy-declared
+    packages) that a legacy declaration on another entry hides (a regular package or module
+    doing so is NS501's case)."""
     presences = prober.presences(name)
     visible, hider = visible_entries(presences, prober.interpreter.runs_pth_imports)
     if hider is None or hider.how.startswith("the regular") or hider.how.startswith("the module"):
         return []
-    return [(p, hider) for p in presences if p.kind == NAMESPACE and p.entry not in visible]
+    return [(p, hider) for p in presences
+            if p.kind in (NAMESPACE, PKGUTIL, PKG_RESOURCES) and p.entry not in visible]

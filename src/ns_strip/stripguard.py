@@ -13,14 +13,16 @@ import fnmatch
 import os
 from collections.abc import Sequence
 
-from .crossentry import EntryProber, HiddenPortion, hidden_by_strip
+from pathlib import Path
+
+from .crossentry import EntryProber, HiddenPortion, entry_index, hidden_by_strip
 from .distributions import load_distributions, owners_by_path
 from .errors import NsStripError
 from .findings import Finding
 from .nspkg import NSPKG_SUFFIX
 from .scan import KeptFile, ScanResult, dotted
 from .sources import TreeSource, parent_of
-from .syspath import Interpreter
+from .syspath import Interpreter, resolve
 
 ALLOW_OPTION = "--allow-hidden"
 
@@ -45,7 +47,7 @@ def _owner(path: str, entry: str, cache: dict[str, dict[str, list[str]]]) -> str
     """The distribution that ships ``path`` on ``entry``, as far as its metadata says."""
     if entry not in cache:
         try:
-            cache[entry] = owners_by_path(load_distributions(TreeSource(_as_path(entry))))
+            cache[entry] = owners_by_path(load_distributions(TreeSource(Path(entry))))
         except (NsStripError, OSError):
             cache[entry] = {}
     relative = os.path.relpath(path, entry)
@@ -58,12 +60,6 @@ def _owner(path: str, entry: str, cache: dict[str, dict[str, list[str]]]) -> str
         project, _, version = stem.rpartition("-")
         return f"{project or stem} {version}".strip() if project else stem
     return "an unrecorded distribution"
-
-
-def _as_path(entry: str):  # noqa: ANN202 - a pathlib.Path
-    from pathlib import Path
-
-    return Path(entry)
 
 
 @dataclasses.dataclass
@@ -139,24 +135,25 @@ def guard_strip(args, result: ScanResult, report, path: str | None = None) -> Sc
     """The NS130 check as 'strip' and 'check' run it on a site dir (``path``, default
     ``args.path``): the target interpreter from ``--python`` (or the default for the path),
     findings into ``report``, held files out."""
-    from .syspath import resolve
-
     path = path or args.path
     if not isinstance(result.source, TreeSource) or not stripped_namespaces(result):
         return result  # a wheel has no place on a sys.path; nothing to strip, nothing to hide
-    interpreter = resolve(getattr(args, "python", None), path, args.root)
+    given = getattr(args, "python", None)
+    try:
+        interpreter = resolve(given, path, args.root)
+    except NsStripError as exc:
+        if given:
+            raise  # the maintainer named it: that it does not work is the answer
+        report.note(f"Other sys.path entries not checked for hidden namespaces: {exc} (give --python)")
+        return result
     tree_entry = path if args.root else os.path.abspath(path)
-    if entry_index_of(interpreter, tree_entry) is None:
-        report.note(f"{path} is not on the sys.path of {interpreter.executable} ({interpreter.why}); "
-                    "other entries not checked for hidden namespaces (give --python)")
+    if entry_index(interpreter.entries, tree_entry) is None:
+        # A build directory or a throw-away tree: no other entry shares its imports.
+        report.detail(f"{path} is not on the sys.path of {interpreter.executable} ({interpreter.why}); "
+                      "other entries not checked for hidden namespaces (give --python)")
         return result
     report.detail(f"Checking the sys.path of {interpreter.executable} ({interpreter.why})")
     guard = check_hiding(result, interpreter, tree_entry, getattr(args, "allow_hidden", ()) or ())
     report.findings.extend(guard.findings)
     return hold_back(result, guard)
 
-
-def entry_index_of(interpreter: Interpreter, path: str) -> int | None:
-    from .crossentry import entry_index
-
-    return entry_index(interpreter.entries, path)
