@@ -8,7 +8,8 @@ the tree in its place (a staged tree goes just before the system dir it is for, 
 the path goes first). Then every top-level name and every namespace portion the tree's
 distributions ship is imported with ``importlib.import_module``, one after the other; each
 failure is recorded, never raised. The child runs from an empty temporary directory with
-stdin closed and its output kept to a bounded tail, under a time limit.
+stdin closed and its output discarded, in a session of its own that is killed at the end or
+when the time limit is reached.
 
 It runs twice: on the tree as it is, and on a *view* of the stripped tree, a private
 temporary directory of symbolic links to the tree's files in which the files strip removes
@@ -24,6 +25,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,9 +38,19 @@ from .importnames import bare_name, compute_layout
 from .sources import Source, TreeSource, join
 from .syspath import Interpreter
 
+# Per run; a maintainer whose packages import slowly (or a test) sets NS_STRIP_CHECK_IMPORTS_TIMEOUT.
+TIMEOUT_ENV = "NS_STRIP_CHECK_IMPORTS_TIMEOUT"
 WAIT_SECONDS = 600
+
+
+def wait_seconds() -> float:
+    value = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return WAIT_SECONDS
+    return seconds if 0 < seconds <= 86400 else WAIT_SECONDS
 _MAX_RESULTS = 16 << 20
-_TAIL = 4000
 
 _CHILD = r"""
 import importlib, json, site, sys
@@ -63,7 +75,6 @@ with open(out, "w", encoding="utf-8") as results:
 class ImportResult:
     ok: dict[str, bool]  # name -> imported
     errors: dict[str, str]  # name -> the error, for the names that failed
-    output: str  # the tail of the child's stdout and stderr
 
 
 def names_to_import(source: Source, distributions: Iterable[Distribution]) -> list[str]:
@@ -94,31 +105,43 @@ def site_dirs_with(interpreter: Interpreter, tree_entry: str, on_disk: str, stag
 
 
 def run_imports(interpreter: Interpreter, sites: Sequence[str], names: Sequence[str]) -> ImportResult:
-    """Import ``names`` in a child of the interpreter with ``sites`` added in order."""
+    """Import ``names`` in a child of the interpreter with ``sites`` added in order.
+
+    The child gets a session of its own, and the whole session is killed when it is done or
+    out of time, so nothing an import started outlives the check. Its output is discarded
+    (a package may print without end); what matters is recorded by the child in a file.
+    """
     with tempfile.TemporaryDirectory(prefix="ns-strip-imports-") as scratch:
         out = os.path.join(scratch, "results.jsonl")
-        log = os.path.join(scratch, "output.log")
         cwd = os.path.join(scratch, "cwd")
         os.mkdir(cwd)
         timed_out = False
-        with open(log, "wb") as output:
+        try:
+            child = subprocess.Popen(
+                [interpreter.executable, "-I", "-S", "-B", "-c", _CHILD, json.dumps(list(sites)),
+                 json.dumps(list(names)), out],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise BadInputError(f"cannot run it: {exc.strerror or exc}", interpreter.executable) from exc
+        limit = wait_seconds()
+        try:
+            child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
             try:
-                subprocess.run(
-                    [interpreter.executable, "-I", "-S", "-B", "-c", _CHILD, json.dumps(list(sites)),
-                     json.dumps(list(names)), out],
-                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd=cwd,
-                    timeout=WAIT_SECONDS, check=False,
-                )
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            except OSError as exc:
-                raise BadInputError(f"cannot run it: {exc.strerror or exc}", interpreter.executable) from exc
+                os.killpg(child.pid, signal.SIGKILL)
+            except OSError:
+                pass  # the session is gone already
+            child.wait()
         ok: dict[str, bool] = {}
         errors: dict[str, str] = {}
         for name, error in _results(out):
             if error is None:
                 ok[name] = False
-                errors[name] = (f"did not finish importing within {WAIT_SECONDS} s" if timed_out
+                errors[name] = (f"did not finish importing within {limit:g} s" if timed_out
                                 else "the interpreter died while importing it")
             else:
                 ok[name] = not error
@@ -130,7 +153,7 @@ def run_imports(interpreter: Interpreter, sites: Sequence[str], names: Sequence[
             if name not in ok:
                 ok[name] = False
                 errors[name] = "not reached (an earlier import ended the interpreter)"
-        return ImportResult(ok, errors, _tail(log))
+        return ImportResult(ok, errors)
 
 
 def _results(path: str) -> list[tuple[str, str | None]]:
@@ -148,15 +171,6 @@ def _results(path: str) -> list[tuple[str, str | None]]:
         if isinstance(name, str) and (error is None or isinstance(error, str)):
             found.append((name, error))
     return found
-
-
-def _tail(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.path.getsize(path) - _TAIL))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def build_view(tree: Path, view: Path, removed: Iterable[str], rewrites: Mapping[str, bytes],
