@@ -164,6 +164,7 @@ class _Scanner:
             message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
             if unreadable:
                 message += f" (lines {', '.join(map(str, unreadable))} not understood)"
+            message += "; its import lines run at every start until Python 3.17, ignored from 3.18 (PEP 829)"
             self.findings.append(Finding("NS103", name, message, tuple(owners), {"namespaces": names}))
             described = ", ".join(names) if names else "(unreadable)"
             self.candidates.append(Candidate(name, "nspkg_pth", f"pkg_resources-style namespace {described}"))
