@@ -64,8 +64,10 @@ def _owner(path: str, entry: str, cache: dict[str, dict[str, list[str]]]) -> str
 
 @dataclasses.dataclass
 class Guard:
-    findings: list[Finding]
+    findings: list[Finding]  # NS130 for each namespace held back
     held: list[KeptFile]  # candidates held back
+    # namespaces stripped although hidden, as --allow-hidden said: told, not an error
+    allowed: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 def check_hiding(result: ScanResult, interpreter: Interpreter, tree_entry: str,
@@ -75,10 +77,9 @@ def check_hiding(result: ScanResult, interpreter: Interpreter, tree_entry: str,
     source = result.source
     if not isinstance(source, TreeSource):
         return Guard([], [])
+    guard = Guard([], [])
     prober = EntryProber(interpreter)
     owners_cache: dict[str, dict[str, list[str]]] = {}
-    findings: list[Finding] = []
-    held: list[KeptFile] = []
     for name, (init, nspkg) in sorted(stripped_namespaces(result).items()):
         hidden = hidden_by_strip(prober, os.fspath(source.site_dir), tree_entry, name, init, nspkg)
         if hidden is None:
@@ -88,20 +89,21 @@ def check_hiding(result: ScanResult, interpreter: Interpreter, tree_entry: str,
         message = _message(hidden, interpreter, _owner(hidden.hider.path, hidden.hider.entry, owners_cache),
                            allowed_here)
         where = paths[0] if paths else name.replace(".", "/")
-        findings.append(Finding("NS130", where, message, (), {
-            "namespace": name, "hidden_by": hidden.hider.path, "entry": hidden.hider.entry,
-            "python": interpreter.executable, "allowed": allowed_here,
-        }))
-        if not allowed_here:
-            held.extend(KeptFile(path, "NS130", f"would hide {name} behind {hidden.hider.path}") for path in paths)
-    return Guard(findings, held)
+        details = {"namespace": name, "hidden_by": hidden.hider.path, "entry": hidden.hider.entry,
+                   "python": interpreter.executable}
+        if allowed_here:
+            guard.allowed.append(dict(details, path=where, message=message))
+            continue
+        guard.findings.append(Finding("NS130", where, message, (), details))
+        guard.held.extend(KeptFile(path, "NS130", f"would hide {name} behind {hidden.hider.path}") for path in paths)
+    return guard
 
 
 def _message(hidden: HiddenPortion, interpreter: Interpreter, owner: str, allowed: bool) -> str:
     text = (f"stripping namespace {hidden.name} here leaves its portion hidden behind {hidden.hider.describe()} "
             f"(sys.path entry {hidden.hider.entry}, from {owner}) of {interpreter.executable}")
     if allowed:
-        return text + f"; stripped anyway ({ALLOW_OPTION})"
+        return f"{text}; stripped anyway, as {ALLOW_OPTION} says"
     return text + f"; kept: rebuild that distribution without legacy namespaces, or '{ALLOW_OPTION} {hidden.name}'"
 
 
@@ -155,5 +157,8 @@ def guard_strip(args, result: ScanResult, report, path: str | None = None) -> Sc
     report.detail(f"Checking the sys.path of {interpreter.executable} ({interpreter.why})")
     guard = check_hiding(result, interpreter, tree_entry, getattr(args, "allow_hidden", ()) or ())
     report.findings.extend(guard.findings)
+    for item in guard.allowed:
+        report.note(f"{item['path']}: {item['message']}")
+    report.data.setdefault("allowed_hidden", []).extend(guard.allowed)
     return hold_back(result, guard)
 
