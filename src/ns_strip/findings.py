@@ -42,7 +42,7 @@ _CHECKS = [
     Check("NS131", Severity.INFO, ".pth file of path entries only (keeps working under PEP 829)"),
     Check("NS132", Severity.WARNING, ".pth import line of an editable install: ignored from Python 3.18 (PEP 829)"),
     Check("NS133", Severity.WARNING, ".pth import line running other code: ignored from Python 3.18 (PEP 829)"),
-    Check("NS135", Severity.ERROR, "a module that imported before the strip fails after it; rolled back"),
+    Check("NS135", Severity.ERROR, "a module that imported before the strip fails after it; nothing stripped"),
     Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
     Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
     Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),
