@@ -76,6 +76,11 @@ def test_nspkg_in_system_site_hides_portion_stripped_in_venv(system, tmp_path):
     install_debian_style(build_legacy(tmp_path, "nsx.mine", "nsx", "mine"), venv_site)
     assert imports(venv_python, BOTH) == (True, "nsx.mine")
 
+    code, out = run("scan", str(venv_site))  # scan previews it only when asked with --python
+    assert "NS130" not in [f["code"] for f in out["findings"]]
+    code, out = run("scan", str(venv_site), "--python", str(venv_python))
+    assert [f["namespace"] for f in out["findings"] if f["code"] == "NS130"] == ["nsx"]
+
     code, out = run("strip", str(venv_site))
     assert code == 1
     [finding] = [f for f in out["findings"] if f["code"] == "NS130"]

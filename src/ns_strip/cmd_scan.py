@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from . import journal, setuptools_dep
+from . import journal, setuptools_dep, stripguard, syspath
 from .errors import ApplyError
 from .report import Report
 from .scan import NamespaceEntry, ScanResult, scan
@@ -15,6 +15,8 @@ from .sources import Source, TreeSource, is_wheel_path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DESTDIR", help="staging root; PATH is then absolute in the target system")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="site dir, unpacked tree or wheel")
+    # issue 12: with --python, also what a strip would hide on that interpreter's sys.path (NS130)
+    syspath.add_python_argument(parser)
 
 
 def open_tree(path: str, root: str | None) -> TreeSource:
@@ -43,6 +45,10 @@ def run(args: argparse.Namespace) -> Report:
     for path in args.paths:
         result = scan(open_source(path, args.root))
         result.findings.extend(setuptools_dep.findings(result))
+        if args.python and isinstance(result.source, TreeSource):
+            preview = Report()
+            stripguard.guard_strip(args, result, preview, path)
+            result.findings.extend(preview.findings)
         report.extend(scan_report(result, site=path))
     return report
 
