@@ -198,3 +198,79 @@ def test_doctor_reports_legacy_portion_hidden_by_nspkg_elsewhere(system, tmp_pat
     code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
     [finding] = [f for f in out["findings"] if f["code"] == "NS504"]
     assert finding["path"] == str(venv_site / "nsx" / "__init__.py")
+
+
+# What setuptools 66 (Debian 12) writes into a *-nspkg.pth, one line per namespace.
+NSPKG_LINE = (
+    "import sys, types, os;has_mfs = sys.version_info > (3, 5);p = os.path.join(sys._getframe(1).f_locals"
+    "['sitedir'], *('{ns}',));importlib = has_mfs and __import__('importlib.util');has_mfs and "
+    "__import__('importlib.machinery');m = has_mfs and sys.modules.setdefault('{ns}', importlib.util."
+    "module_from_spec(importlib.machinery.PathFinder.find_spec('{ns}', [os.path.dirname(p)])));m = m or "
+    "sys.modules.setdefault('{ns}', types.ModuleType('{ns}'));mp = (m or []) and m.__dict__.setdefault("
+    "'__path__',[]);(p not in mp) and mp.append(p)\n"
+)
+SYSTEM_SIDES = {
+    "none": {},
+    "pep420": {"{ns}/legacy/__init__.py": ""},
+    "pkgutil": {"{ns}/__init__.py": PKGUTIL_INIT, "{ns}/legacy/__init__.py": ""},
+    "pkg_resources": {"{ns}/__init__.py": PKG_RESOURCES_INIT, "{ns}/legacy/__init__.py": ""},
+    "regular": {"{ns}/__init__.py": "X = 1\n", "{ns}/legacy/__init__.py": ""},
+    "module": {"{ns}.py": "X = 1\n"},
+    "nspkg": {"{ns}/legacy/__init__.py": "", "{ns}.legacy-1.0-nspkg.pth": NSPKG_LINE},
+    "nspkg+init": {"{ns}/__init__.py": PKG_RESOURCES_INIT, "{ns}/legacy/__init__.py": "",
+                   "{ns}.legacy-1.0-nspkg.pth": NSPKG_LINE},
+}
+VENV_SIDES = {
+    "pkgutil": {"{ns}/__init__.py": PKGUTIL_INIT, "{ns}/mine/__init__.py": ""},
+    "pkg_resources": {"{ns}/__init__.py": PKG_RESOURCES_INIT, "{ns}/mine/__init__.py": ""},
+    "nspkg": {"{ns}/mine/__init__.py": "", "{ns}.mine-1.0-nspkg.pth": NSPKG_LINE},
+}
+
+
+def _write(site: Path, files: dict[str, str], ns: str) -> None:
+    for relative, text in files.items():
+        path = site / relative.format(ns=ns)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.replace("{ns}", ns))
+
+
+def _importable(python: Path, names: list[str]) -> dict[str, bool]:
+    code = ("import importlib, json, sys\nresult = {}\nfor name in json.loads(sys.argv[1]):\n"
+            "    try:\n        importlib.import_module(name); result[name] = True\n"
+            "    except Exception:\n        result[name] = False\nprint(json.dumps(result))\n")
+    import subprocess
+
+    done = subprocess.run([str(python), "-I", "-c", code, json.dumps(names)], capture_output=True, text=True,
+                          cwd="/", timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_model_matches_the_interpreter_for_every_combination(system, tmp_path):
+    """NS130 is reported exactly where the real interpreter (-I) imports the venv's portion
+    before the strip and does not after it; doctor then explains each hidden one."""
+    base_python, site = system
+    venv_python, venv_site = make_venv(base_python, tmp_path / "v")
+    cases = {}
+    for i, (system_side, venv_side) in enumerate(
+            (s, v) for s in SYSTEM_SIDES for v in VENV_SIDES):
+        ns = f"nsm{i}"
+        cases[ns] = (system_side, venv_side)
+        _write(site, SYSTEM_SIDES[system_side], ns)
+        _write(venv_site, VENV_SIDES[venv_side], ns)
+    mine = [f"{ns}.mine" for ns in cases]
+    before = _importable(venv_python, mine)
+
+    code, out = run("strip", str(venv_site), "--dry-run")
+    flagged = {f["namespace"] for f in out["findings"] if f["code"] == "NS130"}
+    run("strip", str(venv_site), "--allow-hidden", "*")
+    after = _importable(venv_python, mine)
+
+    broken = {ns for ns in cases if before[f"{ns}.mine"] and not after[f"{ns}.mine"]}
+    assert flagged == broken, {ns: cases[ns] for ns in flagged ^ broken}
+    assert broken  # the combinations include real breakage (loader, pkg_resources, regular)
+    assert any(before[f"{ns}.mine"] and after[f"{ns}.mine"] for ns in cases)
+
+    code, out = run("doctor", "--python", str(venv_python), "--db", str(tmp_path / "none.sqlite3"))
+    explained = {f["namespace"] for f in out["findings"] if f["code"] in ("NS501", "NS504")}
+    hidden_now = {ns for ns in cases if not after[f"{ns}.mine"] and cases[ns][0] != "module"}
+    assert hidden_now <= explained, {ns: cases[ns] for ns in hidden_now - explained}
