@@ -2,10 +2,13 @@
 
 The import system takes the first regular package or module named ``zope`` on *any* entry
 of ``sys.path`` over PEP 420 portions on earlier ones, so one stray ``zope/__init__.py`` hides
-every other portion; a pkgutil- or pkg_resources-style ``__init__.py`` wins too, but then
-collects the other portions itself. Doctor walks the entries the way the import system does
-and reports the first case, leftover ``*-nspkg.pth`` files and stale namespace bytecode,
-each with what to do, plus drift in the registry.
+every other portion; a pkgutil-style ``__init__.py`` wins too, but then collects the other
+portions itself (a pkg_resources-style one collects only those with an ``__init__.py``, and a
+``*-nspkg.pth`` line decides ``__path__`` at start-up: NS504, from :mod:`crossentry`). Doctor
+walks the entries the way the import system does and reports those cases, leftover
+``*-nspkg.pth`` files, stale namespace bytecode and every ``.pth`` file's fate under PEP 829,
+each with what to do, plus drift in the registry. The interpreter's ``sys.path`` comes from
+:mod:`syspath`: no ``.pth`` file is executed to find it.
 """
 
 from __future__ import annotations
@@ -71,11 +74,6 @@ def run(args: argparse.Namespace) -> Report:
     if not report.findings:
         report.note(f"No namespace problems on the sys.path of {args.python}")
     return report
-
-
-def interpreter_path(python: str) -> list[str]:
-    """The interpreter's whole sys.path, found without running any .pth file (see syspath)."""
-    return list(syspath.query(python).entries)
 
 
 def hidden_portions(interpreter: syspath.Interpreter) -> list[Finding]:
