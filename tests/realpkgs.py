@@ -50,6 +50,7 @@ DEBS: dict[str, str] = {
     "python3-zope.event": "4.4-3",
     "python3-keyrings.alt": "4.2.0-1",
     "python3-matplotlib": "3.6.3-1+b1",
+    "python3-numpy": "1:1.24.2-1+deb12u1",
 }
 
 

@@ -28,15 +28,28 @@ def debian_python_version() -> str:
     return out.stdout.strip()
 
 
-def fake_base(directory: Path, with_pkg_resources: bool = False) -> tuple[Path, Path]:
-    """A base installation at ``directory``: (its interpreter, its system site dir)."""
+def fake_base(directory: Path, with_pkg_resources: bool = False, versioned_site: bool = False) -> tuple[Path, Path]:
+    """A base installation at ``directory``: (its interpreter, its system site dir).
+
+    ``versioned_site``: ``lib/pythonX.Y`` is a directory of links to the standard library
+    with a ``dist-packages`` of its own, the third site dir Debian's site.py knows.
+    """
     version = debian_python_version()
     real = Path(os.path.realpath(DEBIAN_PYTHON))
     (directory / "bin").mkdir(parents=True)
     (directory / "lib").mkdir()
     python = directory / "bin" / f"python{version}"
     shutil.copy2(real, python)
-    (directory / "lib" / f"python{version}").symlink_to(f"/usr/lib/python{version}")
+    stdlib = Path(f"/usr/lib/python{version}")
+    if versioned_site:
+        own = directory / "lib" / f"python{version}"
+        own.mkdir()
+        for entry in stdlib.iterdir():
+            if entry.name != "dist-packages":
+                (own / entry.name).symlink_to(entry)
+        (own / "dist-packages").mkdir()
+    else:
+        (directory / "lib" / f"python{version}").symlink_to(stdlib)
     site = directory / "lib" / "python3" / "dist-packages"
     site.mkdir(parents=True)
     if with_pkg_resources:

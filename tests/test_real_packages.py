@@ -241,3 +241,22 @@ def test_doctor_audits_debian_distutils_precedence_pth():
     [precedence] = [f for f in findings if f["path"].endswith("/distutils-precedence.pth")]
     assert precedence["code"] == "NS133" and "setuptools' override of distutils" in precedence["message"]
     assert "3.18" in precedence["message"]
+
+
+def test_doctor_on_debian_numpy_is_no_false_alarm(tmp_path):
+    """python3-numpy 1.24.2 ships a copy of _multiarray_umath in /usr/lib/python3.11/dist-packages/numpy
+    beside the regular package in /usr/lib/python3/dist-packages: no portion is hidden (issue 12)."""
+    python, site = fake_base(tmp_path / "base", versioned_site=True)
+    versioned = site.parent.parent / "python3.11" / "dist-packages"
+    unpacked = unpack_deb("python3-numpy", tmp_path / "deb").parent.parent  # usr/lib
+    shutil.copytree(unpacked / "python3" / "dist-packages", site, dirs_exist_ok=True, symlinks=True)
+    shutil.copytree(unpacked / "python3.11" / "dist-packages", versioned, dirs_exist_ok=True, symlinks=True)
+    copy = versioned / "numpy" / "core" / "_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
+    assert copy.read_bytes() == (site / "numpy" / "core" / copy.name).read_bytes()
+    assert not (versioned / "numpy" / "__init__.py").exists()
+
+    code, out, err = run_cli("doctor", "--python", str(python), "--db", str(tmp_path / "none"), "--json")
+    result = json.loads(out)
+    assert str(versioned) in result["sys_path"]
+    assert [f for f in result["findings"] if f["code"] == "NS501"] == []
+    assert code == 0, result["findings"]
