@@ -67,3 +67,40 @@ def test_fifo_pth_does_not_block_scan_or_doctor(tmp_path):
     from ns_strip.pthaudit import audit_directory
 
     assert codes(audit_directory(str(site))) == ["NS133"]
+
+
+def test_real_editable_install_finder(tmp_path):
+    """Debian 12's pip and setuptools, offline: a PEP 660 editable install of a project with a
+    package_dir mapping gets a finder .pth (NS132). With the import lines not run (what Python
+    3.18 does: path lines only), the editable project really is not importable. (Debian's own
+    distutils-precedence.pth, NS133, is in test_real_packages.)"""
+    import subprocess
+    import textwrap
+
+    project = tmp_path / "proj"
+    (project / "lib" / "proj").mkdir(parents=True)
+    (project / "lib" / "proj" / "__init__.py").write_text("X = 1\n")
+    (project / "setup.py").write_text(textwrap.dedent("""\
+        from setuptools import setup
+        setup(name="proj", version="1.0", packages=["proj"], package_dir={"proj": "lib/proj"})
+        """))
+    (project / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=64"]\n'
+                                            'build-backend = "setuptools.build_meta"\n')
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True)
+    subprocess.run(["/usr/bin/python3", "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                    "--no-build-isolation", "--no-deps", "--no-index", "-e", str(project)],
+                   check=True, capture_output=True, timeout=300)
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    code, out, err = run_cli("scan", str(site), "--json")
+    found = {(f["code"], f["path"]): f for f in json.loads(out)["findings"] if f["code"].startswith("NS13")}
+    assert found[("NS132", "__editable__.proj-1.0.pth")]["distribution"] == "proj"
+
+    python = str(venv / "bin" / "python")
+    run = subprocess.run([python, "-c", "import proj; print(proj.X)"], capture_output=True, text=True)
+    assert run.stdout.strip() == "1"  # today: the finder line runs
+    paths_only = ("import sys\nfor line in open(sys.argv[1] + '/__editable__.proj-1.0.pth'):\n"
+                  "    if not line.startswith('import'): sys.path.append(line.strip())\nimport proj\n")
+    run = subprocess.run([python, "-S", "-c", paths_only, str(site)], capture_output=True, text=True)
+    assert "No module named 'proj'" in run.stderr  # once import lines are ignored
