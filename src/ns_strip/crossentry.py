@@ -137,8 +137,8 @@ class EntryProber:
         if last in names and os.path.isdir(package):
             return Presence(shown, package_kind(package, self._listing(package) or set()),
                             _package_file(package, self._listing(package) or set()), nspkg)
-        module = next((n for n in sorted(names) if n.startswith(last + ".") and n.endswith(_MODULE_SUFFIXES)
-                       and n.count(".") >= 1 and n.partition(".")[0] == last), None)
+        module = next((n for n in sorted(names) if n.partition(".")[0] == last and "." in n
+                       and n.endswith(_MODULE_SUFFIXES)), None)
         if module is not None:
             return Presence(shown, MODULE, os.path.join(parent, module), nspkg)
         return Presence(shown, None, nspkg=nspkg)
