@@ -90,6 +90,9 @@ def test_nspkg_in_system_site_hides_portion_stripped_in_venv(system, tmp_path):
     assert out["removed"] == []
     assert imports(venv_python, BOTH) == (True, "nsx.mine")
 
+    code, out = run("strip", str(venv_site), "--keep", "nsx", "--keep", "*-nspkg.pth", "--keep", "*.txt", "-n")
+    assert code == 0 and not [f for f in out["findings"] if f["code"] == "NS130"]  # nothing of nsx goes
+
     code, out = run("strip", str(venv_site), "--allow-hidden", "nsx")
     assert code == 0  # the maintainer said so: told (allowed_hidden), not an error
     [allowed] = out["allowed_hidden"]

@@ -20,6 +20,7 @@ from .distributions import load_distributions, owners_by_path
 from .errors import NsStripError
 from .findings import Finding
 from .nspkg import NSPKG_SUFFIX
+from .plan import is_kept_by_user
 from .scan import KeptFile, ScanResult, dotted
 from .sources import TreeSource, parent_of
 from .syspath import Interpreter, resolve
@@ -155,7 +156,9 @@ def guard_strip(args, result: ScanResult, report, path: str | None = None) -> Sc
                       "other entries not checked for hidden namespaces (give --python)")
         return result
     report.detail(f"Checking the sys.path of {interpreter.executable} ({interpreter.why})")
-    guard = check_hiding(result, interpreter, tree_entry, getattr(args, "allow_hidden", ()) or ())
+    keep = getattr(args, "keep", ()) or ()
+    wanted = dataclasses.replace(result, candidates=[c for c in result.candidates if not is_kept_by_user(c, keep)])
+    guard = check_hiding(wanted, interpreter, tree_entry, getattr(args, "allow_hidden", ()) or ())
     report.findings.extend(guard.findings)
     for item in guard.allowed:
         report.note(f"{item['path']}: {item['message']}")
