@@ -162,3 +162,18 @@ def test_metadata_edits_keep_every_other_byte():
     dropped, requirements = drop_requirement(original, "METADATA", "setuptools")
     assert requirements == ["setuptools>=40; python_version >= '3'"]
     assert dropped == original.replace(b"Requires-Dist: setuptools>=40; python_version >= '3'\r\n", b"")
+
+
+def test_mypyc_group_library_is_a_private_name(tmp_path):
+    """mypyc's <hash>__mypyc group library (black, mypy) is an implementation detail (issue 12)."""
+    from ns_strip.importnames import ImportEntry, is_mypyc_group
+
+    assert is_mypyc_group("a0fcd23745efe32ce681__mypyc") and not is_mypyc_group("mypyc")
+    assert ImportEntry("a0fcd23745efe32ce681__mypyc", "extension", "x.so").field_value.endswith("; private")
+    site = tmp_path / "site"
+    suffix = ".cpython-311-x86_64-linux-gnu.so"
+    add_distribution(site, "one", {f"a0fcd23745efe32ce681__mypyc{suffix}": b"\x7fELF", "one.py": ""},
+                     metadata_files={})
+    code, out, _ = run_cli("import-names", str(site), "--json")
+    [layout] = json.loads(out)["distributions"]
+    assert "a0fcd23745efe32ce681__mypyc; private" in layout["import_names"]

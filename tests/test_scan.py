@@ -175,3 +175,26 @@ def test_nested_legacy_namespaces(tmp_path):
     assert [(n.name, n.style, n.action) for n in result.namespaces] == [
         ("a", "pkgutil", "strip"), ("a.b", "pkg_resources", "strip"),
     ]
+
+
+def test_cython_declarations_in_a_namespace_are_kept_and_warned(tmp_path):
+    """issue 12: an __init__.pxd is never stripped; .pxd files in a namespace get NS106."""
+    site = tmp_path / "site"
+    add_distribution(site, "nsc.fast", {
+        "nsc/__init__.py": PKGUTIL_INIT, "nsc/fast/__init__.py": "", "nsc/fast/core.pxd": "cdef int x\n",
+        "nsd/__init__.pxd": "", "nsd/__init__.py": PKGUTIL_INIT, "nsd/mod.py": "",
+    })
+    code, out, err = run_cli("strip", str(site), "--json")
+    result = json.loads(out)
+    [ns106] = [f for f in result["findings"] if f["code"] == "NS106"]
+    assert ns106["namespace"] == "nsc" and ns106["pxd"] == ["nsc/fast/core.pxd"]
+    assert (site / "nsd" / "__init__.pxd").exists() and (site / "nsc" / "fast" / "core.pxd").exists()
+    assert "nsd/__init__.py" in result["removed"]  # its __init__.pxd keeps Cython's package: no NS106
+
+
+def test_namespace_declaration_names_the_namespaces(tmp_path):
+    site = tmp_path / "site"
+    add_distribution(site, "ruamel.yaml", {"ruamel/yaml/__init__.py": ""},
+                     metadata_files={"namespace_packages.txt": "ruamel\n"})
+    code, out, err = run_cli("strip", str(site), "--dry-run")
+    assert "Stripping declaration of namespace ruamel (ruamel_yaml-1.0.dist-info/namespace_packages.txt)" in out

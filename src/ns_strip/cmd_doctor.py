@@ -2,24 +2,27 @@
 
 The import system takes the first regular package or module named ``zope`` on *any* entry
 of ``sys.path`` over PEP 420 portions on earlier ones, so one stray ``zope/__init__.py`` hides
-every other portion; a pkgutil- or pkg_resources-style ``__init__.py`` wins too, but then
-collects the other portions itself. Doctor walks the entries the way the import system does
-and reports the first case, leftover ``*-nspkg.pth`` files and stale namespace bytecode,
-each with what to do, plus drift in the registry.
+every other portion; a pkgutil-style ``__init__.py`` wins too, but then collects the other
+portions itself (a pkg_resources-style one collects only those with an ``__init__.py``, and a
+``*-nspkg.pth`` line decides ``__path__`` at start-up: NS504, from :mod:`crossentry`). Doctor
+walks the entries the way the import system does and reports those cases, leftover
+``*-nspkg.pth`` files, stale namespace bytecode and every ``.pth`` file's fate under PEP 829,
+each with what to do, plus drift in the registry. The interpreter's ``sys.path`` comes from
+:mod:`syspath`: no ``.pth`` file is executed to find it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import pthaudit, syspath
+from .crossentry import PKG_RESOURCES, EntryProber, hidden_on_path, package_kind
 from .errors import BadInputError
 from .findings import Finding
 from .initfile import Kind, classify_init
@@ -28,11 +31,6 @@ from .registry import DEFAULT_DB, Registry
 from .report import Report
 from .safeio import MAX_INIT_BYTES, MAX_PTH_BYTES, read_regular
 from .scan import INIT, MODULE_SUFFIXES, PYCACHE
-
-# -I: the interpreter's own installation (site dirs and their .pth files), without the
-# caller's PYTHONPATH, user site dir or current directory.
-_SYS_PATH_COMMAND = ("-I", "-c", "import json, sys; print(json.dumps(sys.path))")
-_WAIT_SECONDS = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,15 +48,22 @@ class Portion:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python", metavar="EXE", default=sys.executable,
-                        help="the interpreter whose sys.path to check (default: the one running ns-strip)")
+                        help="the interpreter whose sys.path to check (default: the one running ns-strip); "
+                             "it runs with -I -S, and no .pth file of its site dirs is executed")
     parser.add_argument("--root", metavar="DIR", help="the registry to check lives in the image below DIR")
     parser.add_argument("--db", metavar="FILE", help=f"the registry database (default {DEFAULT_DB})")
 
 
 def run(args: argparse.Namespace) -> Report:
-    entries = interpreter_path(args.python)
-    report = Report(data={"python": args.python, "sys_path": entries})
+    interpreter = syspath.query(args.python, "given with --python" if args.python != sys.executable else
+                                "the interpreter running ns-strip")
+    entries = list(interpreter.entries)
+    report = Report(data={"python": args.python, "sys_path": entries,
+                          "python_version": ".".join(map(str, interpreter.version))})
     report.findings.extend(check_sys_path(entries))
+    report.findings.extend(hidden_portions(interpreter))
+    for site in interpreter.site_dirs:
+        report.findings.extend(pthaudit.audit_directory(site, interpreter.version))
     registry = Registry(args.root, args.db)
     if registry.db.exists():
         report.findings.extend(registry.verify())
@@ -72,24 +77,33 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def interpreter_path(python: str) -> list[str]:
-    try:
-        done = subprocess.run([python, *_SYS_PATH_COMMAND], capture_output=True, text=True, timeout=_WAIT_SECONDS,
-                              check=False)
-    except OSError as exc:
-        raise BadInputError(f"cannot run it: {exc.strerror or exc}", python) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise BadInputError(f"did not print its sys.path within {_WAIT_SECONDS} s", python) from exc
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BadInputError(f"exited with status {done.returncode} when asked for its sys.path: {last}", python)
-    try:
-        entries = json.loads(done.stdout)
-    except ValueError as exc:
-        raise BadInputError(f"printed something other than its sys.path ({exc})", python) from exc
-    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-        raise BadInputError("printed something other than its sys.path", python)
-    return entries
+def hidden_portions(interpreter: syspath.Interpreter) -> list[Finding]:
+    """NS504: PEP 420 portions that a *-nspkg.pth line or a pkg_resources-style __init__.py on
+    another entry hides (the names any site dir's *-nspkg.pth creates, and every top-level name
+    with a legacy __init__.py)."""
+    prober = EntryProber(interpreter)
+    names: set[str] = set()
+    for site in interpreter.site_dirs:
+        names.update(prober.nspkg_namespaces(site))
+    for entry in interpreter.entries:
+        for name in _names(Path(entry)):
+            directory = os.path.join(entry, name)
+            if name.isidentifier() and os.path.isfile(os.path.join(directory, INIT)):
+                if package_kind(directory, [INIT]) == PKG_RESOURCES:
+                    names.add(name)
+    findings = []
+    for name in sorted(names):
+        for presence, hider in hidden_on_path(prober, name):
+            findings.append(Finding(
+                "NS504", presence.path or presence.entry,
+                f"{name}: this portion cannot be imported: {hider.describe()} on {hider.entry} "
+                "decides the namespace's __path__ and leaves it out (under python -I, PYTHONSAFEPATH or an "
+                "embedding program always); remove that legacy declaration ('ns-strip strip "
+                f"{hider.entry}', or rebuild the package that ships it)",
+                details={"site": presence.entry, "namespace": name, "hidden_by": hider.path,
+                         "entry": hider.entry},
+            ))
+    return findings
 
 
 def check_sys_path(entries: list[str]) -> list[Finding]:
@@ -141,8 +155,10 @@ def _check_level(prefix: str, places: list[tuple[str, Path]]) -> Iterator[Findin
             yield from _stale_bytecode(dotted, portions)
             winner = next((p for p in portions if p.kind != "namespace"), None)
             if winner is not None and not winner.collects_portions:
-                hidden = [p for p in portions if p is not winner and p.collects_portions]
-                yield _hiding(dotted, winner, hidden)
+                hidden = [p for p in portions if p is not winner and p.collects_portions
+                          and not _adds_nothing(p, winner)]
+                if hidden:
+                    yield _hiding(dotted, winner, hidden)
             else:
                 pending.append(("level", (dotted, [(p.entry, p.path) for p in portions if p.collects_portions])))
             continue
@@ -204,14 +220,33 @@ def _holds_python(directory: Path) -> bool:
     return False
 
 
+def _module_files(directory: Path) -> Iterator[Path]:
+    """Module files below a directory, relative to it (bytecode caches skipped)."""
+    for base, subdirs, files in os.walk(directory):
+        subdirs[:] = [d for d in subdirs if d != PYCACHE and d.isidentifier()]
+        for name in files:
+            if name.endswith(MODULE_SUFFIXES):
+                yield Path(base, name).relative_to(directory)
+
+
+def _adds_nothing(portion: Portion, winner: Portion) -> bool:
+    """A directory without ``__init__.py`` beside a regular package of the same name whose
+    every module the package already has (Debian's python3.11/dist-packages/numpy holding a
+    copy of one of numpy's extensions) is not a portion anyone misses: nothing is hidden."""
+    if portion.kind != "namespace" or winner.kind != "regular":
+        return False
+    return all((winner.path / relative).exists() for relative in _module_files(portion.path))
+
+
 def _hiding(dotted: str, winner: Portion, hidden: list[Portion]) -> Finding:
     others = ", ".join(str(p.path) for p in hidden)
     if winner.kind == "module":
         what, fix = f"the module {winner.path}", "rename or remove that module, or the package that ships it"
     else:
+        # Never advise deleting a regular package's __init__.py: the package needs it.
         what = f"the regular package {winner.path}"
-        fix = (f"make it a portion: remove its {INIT} if it only held the namespace ('ns-strip strip "
-               f"{winner.entry}' does that for legacy declarations), or remove the package that ships it")
+        fix = ("move those modules into that package or rename them, or remove the package that ships "
+               "the hidden files")
     return Finding(
         "NS501", str(winner.path),
         f"{dotted}: {what} hides the namespace portions {others}, which cannot be imported; {fix}",

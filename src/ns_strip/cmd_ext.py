@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> Report:
         findings += namespace_takeovers(tree.extensions, tree.namespaces)
         if args.rename and root is not None:
             findings = _rename(root, tree, findings, tag, bool(args.dry_run), report)
+        elif len(args.paths) > 1 and not path.is_dir() and root is not None:
+            findings, tree = _as_given(text, findings, tree)
         report.findings += sorted(findings, key=lambda finding: (finding.path, finding.code))
         report.data["extensions"] += [info.to_json() for info in tree.extensions]
         for line in tree.skipped:
@@ -122,6 +124,16 @@ def _read(path: Path, renaming: bool) -> tuple[Path | None, ExtensionTree]:
         info = inspect_extension_file(path, path.name, distributions=(owner,) if owner else (), follow_links=True)
         return root, ExtensionTree([info], _sibling_namespaces(root, info), [])
     raise UsageError(f"{path}: not a directory, a wheel, or an extension module (.so, .pyd)")
+
+
+def _as_given(text: str, findings: list[Finding], tree: ExtensionTree) -> tuple[list[Finding], ExtensionTree]:
+    """A file named on a command line of several paths is shown by the path the user gave, not
+    its bare name: files from several directories would otherwise be indistinguishable. (One
+    file alone keeps the contract's path, relative to its directory.)"""
+    [info] = tree.extensions
+    findings = [dataclasses.replace(f, path=text) if f.path == info.path else f for f in findings]
+    tree.extensions = [dataclasses.replace(info, path=text)]
+    return findings, tree
 
 
 def _without_shared_libraries(tree: ExtensionTree) -> ExtensionTree:

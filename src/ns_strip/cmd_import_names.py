@@ -19,6 +19,7 @@ from .importnames import (
 )
 from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
+from .scan import missing_record_files
 from .sources import Source, TreeSource, is_wheel_path
 from .wheels import WheelSource, add_output_arguments, apply_change, output_path
 
@@ -53,6 +54,8 @@ def _import_names(args: argparse.Namespace, source: Source, output: Path | None,
                   tree: FdTree | None = None) -> Report:
     layouts = [compute_layout(source, dist) for dist in load_distributions(source)]
     report = Report(data={"distributions": [dict(layout.to_json(), source=args.path) for layout in layouts]})
+    if isinstance(source, TreeSource):
+        report.findings.extend(missing_record_files(source, [layout.distribution for layout in layouts])[1])
     for layout in layouts:
         report.findings.extend(layout_findings(layout))
         report.note(_describe(layout))
@@ -71,7 +74,9 @@ def _describe(layout: ImportLayout) -> str:
     text = f"{dist.name} {dist.version}: Import-Name: {', '.join(layout.import_names) or '(none)'}"
     if layout.import_namespaces:
         text += f"; Import-Namespace: {', '.join(layout.import_namespaces)}"
-    if not layout.declares:
+    if layout.names_from != "files":
+        text += f" (from {layout.names_from}: this egg-info lists no files)"
+    elif not layout.declares:
         text += " (METADATA declares none)"
     return text
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from . import journal, setuptools_dep
+from . import journal, setuptools_dep, stripguard, syspath
 from .errors import ApplyError
 from .report import Report
-from .scan import ScanResult, scan
+from .scan import NamespaceEntry, ScanResult, scan
 from .sources import Source, TreeSource, is_wheel_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DESTDIR", help="staging root; PATH is then absolute in the target system")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="site dir, unpacked tree or wheel")
+    # issue 12: with --python, also what a strip would hide on that interpreter's sys.path (NS130)
+    syspath.add_python_argument(parser)
 
 
 def open_tree(path: str, root: str | None) -> TreeSource:
@@ -43,8 +45,36 @@ def run(args: argparse.Namespace) -> Report:
     for path in args.paths:
         result = scan(open_source(path, args.root))
         result.findings.extend(setuptools_dep.findings(result))
+        if args.python and isinstance(result.source, TreeSource):
+            preview = Report()
+            stripguard.guard_strip(args, result, preview, path)
+            result.findings.extend(preview.findings)
         report.extend(scan_report(result, site=path))
     return report
+
+
+def namespace_lines(entries: list[NamespaceEntry]) -> list[str]:
+    """One line per namespace with all its facets (a namespace shipped both as a directory and
+    through a *-nspkg.pth is one namespace): ``namespace xstatic: nspkg_pth; pep420 [..] -> strip``."""
+    grouped: dict[str, list[NamespaceEntry]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.name, []).append(entry)
+    lines = []
+    for name, facets in grouped.items():
+        described = []
+        for entry in facets:
+            purity = f", {entry.purity}" if entry.purity else ""
+            where = f" {entry.init}" if entry.init else ""
+            if f"{entry.style}{purity}{where}" not in described:
+                described.append(f"{entry.style}{purity}{where}")
+        owners = sorted({owner for entry in facets for owner in entry.distributions})
+        actions = {entry.action for entry in facets}
+        action = "keep" if "keep" in actions else "strip" if "strip" in actions else "none"
+        if actions >= {"keep", "strip"}:
+            action = "strip, keep"  # some files go, others (named by a finding) stay
+        shown = f" [{', '.join(owners)}]" if owners else ""
+        lines.append(f"namespace {name}: {'; '.join(described)}{shown} -> {action}")
+    return lines
 
 
 def scan_report(result: ScanResult, site: str) -> Report:
@@ -54,11 +84,8 @@ def scan_report(result: ScanResult, site: str) -> Report:
     report.findings.extend(
         dataclasses.replace(f, details=dict(f.details, site=site)) for f in result.findings
     )
-    for entry in result.namespaces:
-        purity = f", {entry.purity}" if entry.purity else ""
-        where = f" {entry.init}" if entry.init else ""
-        owners = f" [{', '.join(entry.distributions)}]" if entry.distributions else ""
-        report.note(f"namespace {entry.name}: {entry.style}{purity}{where}{owners} -> {entry.action}")
+    for line in namespace_lines(result.namespaces):
+        report.note(line)
     if not result.namespaces:
         report.note(f"{site}: no namespace packages found")
     return report

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import journal, setuptools_dep, sitelock
+from . import journal, setuptools_dep, sitelock, stripguard, syspath
 from .cmd_manifest import (
     add_strip_manifest_arguments,
     check_strip_manifest_options,
     manifest_report,
 )
-from .errors import ApplyError
+from .errors import EXIT_ROLLED_BACK, ApplyError, UsageError
 from .fdtree import FdTree
 from .findings import Finding
 from .plan import StripPlan, plan_strip
@@ -36,10 +36,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-setuptools-dep", action="store_true",
                         help="also drop a Requires-Dist on setuptools needed only for namespaces (NS403)")
     add_strip_manifest_arguments(parser)
+    # issue 12: the target interpreter's whole sys.path, and the opt-in import check.
+    syspath.add_python_argument(parser)
+    parser.add_argument(
+        stripguard.ALLOW_OPTION, action="append", default=[], metavar="NAMESPACE",
+        help="strip this namespace (a glob) even where that leaves it hidden behind a legacy declaration "
+             "on another sys.path entry (NS130)",
+    )
+    parser.add_argument(
+        "--check-imports", action="store_true",
+        help="import every top-level name and namespace portion with the target interpreter before and "
+             "after (on a view of the stripped tree, before anything changes); a regression stops the strip "
+             "(NS135, exit 4). Runs the packages' code: opt-in",
+    )
 
 
 def run(args: argparse.Namespace) -> Report:
     check_strip_manifest_options(args, is_wheel_path(args.path))
+    if args.check_imports and is_wheel_path(args.path):
+        raise UsageError("--check-imports works on a site dir (install the wheel, then strip it there)")
     if is_wheel_path(args.path):
         output = output_path(args, wheel=True, required=not args.dry_run)
         with WheelSource.open(args.path) as wheel:
@@ -71,7 +86,7 @@ def run(args: argparse.Namespace) -> Report:
 def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: str | None,
            output: Path | None, tree: FdTree | None = None) -> Report:
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
-    result = scan(source)
+    result = stripguard.guard_strip(args, scan(source), report)
     plan = plan_strip(result, args.keep)
     for finding in result.findings:
         if finding.code not in _ACTED_ON:
@@ -89,6 +104,13 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     _describe(plan, report, args.dry_run)
     for line in dropped:
         report.action(("[dry run] " if args.dry_run else "") + line)
+    if getattr(args, "check_imports", False) and not plan.is_empty and _imports_break(args, source, plan, report):
+        if not args.dry_run:
+            report.exit_code = EXIT_ROLLED_BACK
+            report.note(f"Nothing was changed in {args.path}: the strip would break imports (NS135)")
+            report.data.update({"removed": [], "rewritten": [], "dropped_rows": [], "kept": [],
+                                "dry_run": False, "recovered": recovered})
+            return report
     if not args.dry_run:
         if tree is not None:
             if not plan.is_empty:
@@ -110,9 +132,25 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
     return report
 
 
+def _imports_break(args: argparse.Namespace, source: Source, plan: StripPlan, report: Report) -> bool:
+    """--check-imports (issue 12): NS135 for each module the plan would break; whether any."""
+    from . import importcheck
+    from .distributions import load_distributions
+
+    interpreter = syspath.resolve(args.python, args.path, args.root)
+    assert isinstance(source, TreeSource)
+    entry = args.path if args.root else str(Path(args.path).absolute())
+    names, broken = importcheck.check_strip(interpreter, source, entry, load_distributions(source),
+                                            plan.removed_paths, plan.rewrites, plan.empty_dirs)
+    report.note(f"Checked {len(names)} imports with {interpreter.executable}: {len(broken)} broken by the strip")
+    report.findings.extend(importcheck.regression_finding(item, interpreter) for item in broken)
+    return bool(broken)
+
+
 def _setuptools_requirement(args: argparse.Namespace, result: ScanResult, plan: StripPlan,
                             report: Report) -> list[str]:
     """NS403: report a setuptools requirement only namespaces needed, or drop it when asked."""
+    report.findings.extend(setuptools_dep.pkg_resources_users(result, plan.removed_paths))  # NS405
     if not args.drop_setuptools_dep:
         found = setuptools_dep.namespace_only_requirements(result, plan.removed_paths + plan.stale_rows)
         report.findings.extend(item.finding() for item in found)

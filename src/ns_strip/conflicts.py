@@ -33,7 +33,7 @@ from packaging.utils import canonicalize_name
 from .distributions import Distribution, load_distributions
 from .errors import BadInputError
 from .findings import Finding
-from .importnames import ImportEntry, ImportLayout, compute_layout
+from .importnames import ImportEntry, ImportLayout, compute_layout, is_mypyc_group
 from .initfile import Kind, classify_init_at
 from .metadata_edit import record_hash
 from .scan import INIT, PYCACHE
@@ -196,6 +196,8 @@ def _declared_overlaps(one: Installed, other: Installed) -> list[Finding]:
     other_names, other_namespaces = other.layout.effective()
     findings = []
     for location in sorted(other_names | other_namespaces):
+        if is_mypyc_group(location):
+            continue  # a compiled project's private group library: not a name anyone shares
         claim = exclusive_claim(names, namespaces, location)
         if claim is None:
             continue

@@ -199,6 +199,12 @@ def check_extension(info: ExtensionInfo, *, target: PythonTarget | None = None) 
     if info.binary is None:
         return [finding("NS205", f"malformed binary: {info.problem}")]
     name, binary = info.name, info.binary
+    if not any(image.init_symbols for image in binary.images):
+        # pycryptodome's .abi3.so files are loaded with ctypes, never imported: a library with
+        # an extension's name is no broken extension (issue 12).
+        return [finding("NS210", f"exports no module init function at all: a shared library (loaded with "
+                                 f"ctypes or linked), not an extension module; 'import {info.module or name.module}' "
+                                 "is not how it is used")]
     findings = []
     expected = init_symbol_names(name.module)
     for image in binary.images:
@@ -207,7 +213,7 @@ def check_extension(info: ExtensionInfo, *, target: PythonTarget | None = None) 
             exports = ", ".join(image.init_symbols) or "no module init function"
             findings.append(finding(
                 "NS201",
-                f"exports {exports}{where}, not {expected[0]}: 'import {name.module}' cannot load it",
+                f"exports {exports}{where}, not {expected[0]}: 'import {info.module or name.module}' cannot load it",
                 expected=expected[0], init_symbols=list(image.init_symbols),
             ))  # fmt: skip
     if name.style is TagStyle.UNKNOWN:

@@ -30,6 +30,8 @@ _CHECKS = [
     Check("NS103", Severity.INFO, "*-nspkg.pth file"),
     Check("NS104", Severity.INFO, "namespace_packages.txt"),
     Check("NS105", Severity.INFO, "namespace declared in metadata, no files shipped for it"),
+    # real systems (issue 12): Cython declarations in a namespace.
+    Check("NS106", Severity.WARNING, "namespace directory holds Cython .pxd files: cimport needs a package there"),
     Check("NS110", Severity.WARNING, "hybrid namespace __init__.py: declares a namespace and runs other code; kept"),
     Check("NS111", Severity.ERROR, "namespace-like __init__.py that cannot be parsed; kept"),
     Check("NS112", Severity.WARNING, "namespace __init__.py below a regular package; kept"),
@@ -41,11 +43,20 @@ _CHECKS = [
     # Hostile wheels and special files (issue 11, items 1, 5, 7).
     Check("NS120", Severity.ERROR, "a wheel member or RECORD row inside .ns-strip-journal/; refused (exit 3)"),
     Check("NS121", Severity.WARNING, "a FIFO, socket or device where a file is read; not read, kept"),
+    # real systems (issue 12): the target interpreter's whole sys.path, .pth files and PEP 829,
+    # the opt-in import check.
+    Check("NS130", Severity.ERROR, "stripping would hide a namespace portion behind a legacy declaration on another sys.path entry; kept"),
+    Check("NS131", Severity.INFO, ".pth file of path entries only (keeps working under PEP 829)"),
+    Check("NS132", Severity.WARNING, ".pth import line of an editable install: ignored from Python 3.18 (PEP 829)"),
+    Check("NS133", Severity.WARNING, ".pth import line running other code: ignored from Python 3.18 (PEP 829)"),
+    Check("NS135", Severity.ERROR, "a module that imported before the strip fails after it; nothing stripped"),
     Check("NS201", Severity.ERROR, "extension's exported init name does not match its filename"),
     Check("NS202", Severity.ERROR, "extension module takes over a namespace"),
     Check("NS203", Severity.ERROR, "extension's filename tag contradicts the binary"),
     Check("NS204", Severity.WARNING, "extension without an ABI tag"),
     Check("NS205", Severity.ERROR, "malformed or truncated binary"),
+    # real systems (issue 12): ctypes libraries with an extension-like name.
+    Check("NS210", Severity.INFO, "shared object with an extension tag that exports no module init: a library, not a module"),
     Check("NS301", Severity.ERROR, "the same path shipped by two distributions with different content"),
     Check("NS302", Severity.INFO, "the same path shipped by two distributions with identical content"),
     Check("NS303", Severity.ERROR, "a regular package shadows namespace portions of another distribution"),
@@ -54,10 +65,14 @@ _CHECKS = [
     Check("NS402", Severity.WARNING, "declared Import-Name / Import-Namespace disagrees with the contents"),
     Check("NS403", Severity.INFO, "runtime requirement on setuptools needed only for namespaces"),
     Check("NS404", Severity.ERROR, "a name listed as both Import-Name and Import-Namespace"),
+    # real systems (issue 12): setuptools 82 removed pkg_resources.
+    Check("NS405", Severity.WARNING, "uses pkg_resources beyond namespace declarations: needs a pkg_resources provider"),
     # 'doctor': what an interpreter's sys.path shows (issue 5).
     Check("NS501", Severity.ERROR, "a regular package or module on sys.path hides namespace portions in other entries"),
     Check("NS502", Severity.WARNING, "leftover *-nspkg.pth on sys.path"),
     Check("NS503", Severity.WARNING, "stale bytecode of a namespace __init__.py that no longer exists"),
+    # real systems (issue 12): portions hidden behind legacy declarations of other entries.
+    Check("NS504", Severity.ERROR, "a namespace portion on sys.path is hidden behind a legacy declaration in another entry"),
     # 'registry verify' and 'doctor': drift between the registry and the files. Errors, so that
     # verify exits 1 on drift and --ignore can still silence one kind (issue 5).
     Check("NS510", Severity.ERROR, "registry: an interrupted command left a namespace directory unsettled"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Iterable, Iterator
 
 from packaging.metadata import parse_email
@@ -31,6 +32,14 @@ from .safeio import MAX_METADATA_BYTES
 from .sources import Source, join, parent_of
 
 PRIVATE = "; private"
+# mypyc's shared group library of a compiled project: <hash>__mypyc.cpython-3X-….so at the top
+# level (black, mypy). Named by a hash of the project's modules, imported only by them.
+_MYPYC_GROUP = re.compile(r"[0-9a-f]{8,}__mypyc")
+
+
+def is_mypyc_group(name: str) -> bool:
+    """A mypyc group library's module name: a private implementation detail, never a conflict."""
+    return _MYPYC_GROUP.fullmatch(name) is not None
 INIT_STEM = "__init__"
 PYCACHE = "__pycache__"
 
@@ -43,7 +52,7 @@ class ImportEntry:
 
     @property
     def private(self) -> bool:
-        return any(part.startswith("_") for part in self.name.split("."))
+        return any(part.startswith("_") for part in self.name.split(".")) or is_mypyc_group(self.name)
 
     @property
     def field_value(self) -> str:
@@ -62,6 +71,7 @@ class ImportLayout:
     any_namespaces: set[str]  # namespace directories at any depth (also inside regular packages)
     declared_names: list[str] | None  # as written, None when the field is absent
     declared_namespaces: list[str] | None
+    names_from: str = "files"  # files (RECORD, installed-files.txt) | top_level.txt (egg-info without a list)
 
     @property
     def import_names(self) -> list[str]:
@@ -94,6 +104,7 @@ class ImportLayout:
             "import_namespaces": self.import_namespaces,
             "declared_import_names": self.declared_names,
             "declared_import_namespaces": self.declared_namespaces,
+            "names_from": self.names_from,
         }
 
 
@@ -171,7 +182,63 @@ class _Files:
         return found
 
 
+TOP_LEVEL_TXT = "top_level.txt"
+
+
 def compute_layout(source: Source, dist: Distribution) -> ImportLayout:
+    if dist.record_path is None and _exists(source, join(dist.metadata_dir, TOP_LEVEL_TXT)):
+        return _top_level_layout(source, dist)
+    return _files_layout(source, dist)
+
+
+def _top_level_layout(source: Source, dist: Distribution) -> ImportLayout:
+    """An egg-info without a file list (every Debian python3-* egg-info): the names come from
+    its ``top_level.txt``, their kinds from what is on disk. A declared namespace
+    (``namespace_packages.txt``) is an Import-Namespace; below it, the name the distribution is
+    called by (``zope.interface``) when that is there."""
+    text = source.read_bytes(join(dist.metadata_dir, TOP_LEVEL_TXT)).decode("utf-8", errors="replace")
+    tops = [line.strip().replace("/", ".") for line in text.splitlines() if line.strip()]
+    declared = set(dist.declared_namespaces or ())
+    names: list[ImportEntry] = []
+    namespaces: list[ImportEntry] = []
+    everything: set[str] = set()
+    for top in dict.fromkeys(tops):
+        if not all(part.isidentifier() for part in top.split(".")):
+            continue
+        entry = _entry_on_disk(source, top)
+        if entry is None:
+            continue
+        everything.add(top)
+        if entry.kind == "namespace" or top in declared:
+            namespaces.append(ImportEntry(top, "namespace", top.replace(".", "/")))
+            below = dist.name.replace("-", ".").replace("_", ".")
+            if below.startswith(top + ".") and _entry_on_disk(source, below) is not None:
+                names.append(_entry_on_disk(source, below))  # type: ignore[arg-type]
+                everything.add(below)
+        else:
+            names.append(entry)
+    return ImportLayout(dist, None, sorted(names, key=lambda e: e.name), sorted(namespaces, key=lambda e: e.name),
+                        everything, {e.name for e in namespaces}, None, None, TOP_LEVEL_TXT)
+
+
+def _entry_on_disk(source: Source, name: str) -> ImportEntry | None:
+    path = name.replace(".", "/")
+    listing = source.dirs.get(path)
+    if listing is not None:
+        init = join(path, "__init__.py") if "__init__.py" in listing.files else None
+        kind = _package_kind(source, init)
+        return ImportEntry(name, kind, init or path)
+    parent = source.dirs.get(parent_of(path))
+    last = path.rpartition("/")[2]
+    if parent is not None:
+        for filename in sorted(parent.files):
+            if module_name(filename) == last:
+                kind = "extension" if is_extension_filename(filename) else "module"
+                return ImportEntry(name, kind, join(parent_of(path), filename))
+    return None
+
+
+def _files_layout(source: Source, dist: Distribution) -> ImportLayout:
     tree = _Files(dist.files)
     names: list[ImportEntry] = []
     namespaces: list[ImportEntry] = []
@@ -219,8 +286,8 @@ def _exists(source: Source, path: str) -> bool:
 
 
 def _package_kind(source: Source, init: str | None) -> str:
-    if init is None:
-        return "namespace"
+    if init is None or not _exists(source, init):
+        return "namespace"  # listed but not installed (NS401): the directory is what imports
     if not init.endswith(".py"):
         return "package"  # a compiled __init__: its code is not read here
     found = classify_init_at(source, init)

@@ -18,6 +18,7 @@ from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init_at
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
 from .safeio import MAX_PTH_BYTES, FileTooLargeError
+from .pthaudit import audit_source
 from .sources import Source, TreeSource, gc_paused, join
 
 INIT = "__init__.py"
@@ -86,38 +87,24 @@ class _Scanner:
         self.findings: list[Finding] = []
         self.candidates: list[Candidate] = []
         self.kept: list[KeptFile] = []
+        # namespaces a *-nspkg.pth creates with no directory shipped: declared-only (NS105)
+        self.loader_only: dict[str, tuple[str, list[str]]] = {}
 
     def run(self) -> ScanResult:
         self._scan_nspkg_pth()
         self._scan_declarations()
+        self._scan_loader_only()
         self._scan_packages("", under_regular=False)
+        self._scan_cython_declarations()
+        self.findings.extend(audit_source(self.source, owners=self.file_owners))
         missing = self._missing_files() if isinstance(self.source, TreeSource) else {}
         namespaces = sorted(self.namespaces.values(), key=lambda n: (n.name, n.style, n.init or ""))
         return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept,
                           missing)
 
     def _missing_files(self) -> dict[str, list[str]]:
-        """NS401 for RECORD rows whose file is gone (hashes are not re-checked: that would read
-        every installed file). A wheel's RECORD is checked in full when it is opened."""
-        present: dict[str, set[str]] = {}
-        missing: dict[str, list[str]] = {}
-        for dist in self.distributions:
-            if dist.record_path is None:
-                continue
-            gone = []
-            for path in dist.files:
-                if path.startswith("../"):
-                    continue  # scripts and data outside the site dir
-                directory, _, name = path.rpartition("/")
-                names = present.get(directory)
-                if names is None:
-                    listing = self.source.dirs.get(directory)
-                    names = present[directory] = set(listing.files) | listing.links if listing else set()
-                if name not in names:
-                    gone.append(path)
-            if gone:
-                missing[dist.record_path] = gone
-                self.findings.append(missing_files_finding(dist.record_path, dist.name, gone))
+        missing, findings = missing_record_files(self.source, self.distributions)
+        self.findings.extend(findings)
         return missing
 
     # -- helpers ---------------------------------------------------------------------------
@@ -182,15 +169,19 @@ class _Scanner:
             lines = parsed.get(data)
             if lines is None:
                 lines = parsed[data] = parse_nspkg_pth(data)
-            names = [line.namespace for line in lines if line.namespace]
+            names = list(dict.fromkeys(line.namespace for line in lines if line.namespace))
             unreadable = [line.line for line in lines if not line.namespace]
             foreign = [line for line in lines if not line.loader]
             owners = self._owners(name)
             for namespace in names:
-                self._namespace(namespace, "nspkg_pth", None, None, owners, "keep" if foreign else "strip")
+                if namespace.replace(".", "/") in self.source.dirs:
+                    self._namespace(namespace, "nspkg_pth", None, None, owners, "keep" if foreign else "strip")
+                else:
+                    self.loader_only[namespace] = (name, owners)
             message = f"setuptools namespace loader for {', '.join(names) or 'no readable namespace'}"
             if unreadable:
                 message += f" (lines {', '.join(map(str, unreadable))} not understood)"
+            message += "; its import lines run at every start until Python 3.17, ignored from 3.18 (PEP 829)"
             self.findings.append(Finding("NS103", name, message, tuple(owners), {"namespaces": names}))
             if foreign:
                 # Not only what setuptools writes: other code or a path entry would be lost.
@@ -214,14 +205,60 @@ class _Scanner:
                 f"declares {', '.join(declared)}" if declared else "declares no namespace (empty file)",
                 (dist.name,), {"namespaces": declared},
             ))
-            self.candidates.append(Candidate(txt, "namespace_packages_txt", f"namespace declaration of {dist.name}"))
+            described = (f"declaration of namespace{'s' if len(declared) > 1 else ''} {', '.join(declared)}"
+                         if declared else f"empty namespace declaration of {dist.name}")
+            self.candidates.append(Candidate(txt, "namespace_packages_txt", described))
             for namespace in declared:
                 if not self._ships_below(dist, namespace.replace(".", "/")):
+                    self.loader_only.pop(namespace, None)
                     self._namespace(namespace, "declared_only", None, None, [dist.name], "strip")
                     self.findings.append(Finding(
                         "NS105", txt, f"namespace {namespace} is declared but no file is shipped for it",
                         (dist.name,), {"namespace": namespace},
                     ))
+
+    def _scan_loader_only(self) -> None:
+        """A namespace only a *-nspkg.pth line creates, with no directory of it here and not
+        declared in a namespace_packages.txt either (those are NS105 already)."""
+        for namespace, (pth, owners) in sorted(self.loader_only.items()):
+            self._namespace(namespace, "declared_only", None, None, owners, "strip")
+            self.findings.append(Finding(
+                "NS105", pth, f"namespace {namespace} is created by this loader but no file is shipped for it",
+                tuple(owners), {"namespace": namespace},
+            ))
+
+    def _scan_cython_declarations(self) -> None:
+        """NS106: Cython resolves ``cimport a.b`` through packages (an ``__init__.py`` or
+        ``__init__.pxd`` at every level); it cannot cimport through a PEP 420 namespace, which
+        is what a namespace directory is, or becomes once stripped."""
+        for entry in self.namespaces.values():
+            if entry.action == "keep" or entry.style == "declared_only":
+                continue
+            directory = entry.name.replace(".", "/")
+            listing = self.source.dirs.get(directory)
+            if listing is None or "__init__.pxd" in listing.files:
+                continue
+            pxd = self._pxd_below(directory)
+            if pxd and not any(f.code == "NS106" and f.details.get("namespace") == entry.name for f in self.findings):
+                shown = ", ".join(pxd[:3]) + (f" and {len(pxd) - 3} more" if len(pxd) > 3 else "")
+                self.findings.append(Finding(
+                    "NS106", directory,
+                    f"namespace {entry.name} holds Cython declarations ({shown}); Cython cannot cimport them "
+                    "through a PEP 420 namespace: the files are kept, but cimport needs an __init__.pxd here",
+                    tuple(entry.distributions), {"namespace": entry.name, "pxd": pxd},
+                ))
+
+    def _pxd_below(self, directory: str) -> list[str]:
+        found = []
+        pending = [directory]
+        while pending:
+            current = pending.pop()
+            listing = self.source.dirs.get(current)
+            if listing is None:
+                continue
+            found.extend(join(current, name) for name in listing.files if name.endswith(".pxd"))
+            pending.extend(join(current, sub) for sub in listing.subdirs if sub != PYCACHE)
+        return sorted(found)
 
     def _ships_below(self, dist: Distribution, directory: str) -> bool:
         if dist.record_path is None:
@@ -299,6 +336,34 @@ class _Scanner:
             self._keep(init, "NS111", f"cannot be parsed: {found.error}",
                        f"namespace-like {INIT} of {name} cannot be parsed ({found.error}); kept")
         return False
+
+
+def missing_record_files(source: Source, distributions: Iterable[Distribution]) -> tuple[dict[str, list[str]],
+                                                                                        list[Finding]]:
+    """NS401 for RECORD rows whose file is gone (hashes are not re-checked: that would read
+    every installed file). A wheel's RECORD is checked in full when it is opened. Debian
+    removes files a RECORD lists (keyrings.alt's keyrings/__init__.py): reported, not fatal."""
+    present: dict[str, set[str]] = {}
+    missing: dict[str, list[str]] = {}
+    findings = []
+    for dist in distributions:
+        if dist.record_path is None:
+            continue
+        gone = []
+        for path in dist.files:
+            if path.startswith("../"):
+                continue  # scripts and data outside the site dir
+            directory, _, name = path.rpartition("/")
+            names = present.get(directory)
+            if names is None:
+                listing = source.dirs.get(directory)
+                names = present[directory] = set(listing.files) | listing.links if listing else set()
+            if name not in names:
+                gone.append(path)
+        if gone:
+            missing[dist.record_path] = gone
+            findings.append(missing_files_finding(dist.record_path, dist.name, gone))
+    return missing, findings
 
 
 def missing_files_finding(record_path: str, distribution: str, gone: list[str]) -> Finding:

@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Collection
 
 from .distributions import Distribution
+from .errors import BadInputError
 from .findings import Finding
 from .scan import ScanResult
 from .pysource import TooManyTokensError, UnparseableError, parse_bounded
@@ -76,9 +77,72 @@ def namespace_only_requirements(result: ScanResult, stripped: Collection[str]) -
 
 
 def findings(result: ScanResult) -> list[Finding]:
-    """NS403 for a scan: as if strip removed every file it would remove."""
+    """NS403 and NS405 for a scan: as if strip removed every file it would remove."""
     stripped = [candidate.path for candidate in result.candidates]
-    return [item.finding() for item in namespace_only_requirements(result, stripped)]
+    found = [item.finding() for item in namespace_only_requirements(result, stripped)]
+    return found + pkg_resources_users(result, stripped)
+
+
+_PKG_RESOURCES = frozenset({"pkg_resources"})
+
+
+def pkg_resources_users(result: ScanResult, stripped: Collection[str]) -> list[Finding]:
+    """NS405: distributions with legacy namespace files that import ``pkg_resources`` for more
+    than a namespace declaration strip removes. setuptools 82 dropped ``pkg_resources``, so
+    such a distribution now needs a provider of its own; a pure declaration does not (strip
+    removes it). Only distributions with legacy namespace files are read: the question is
+    what is left of their pkg_resources use once the namespaces are PEP 420."""
+    legacy = _setuptools_namespace_files(result) | {
+        n.init for n in result.namespaces if n.style == "pkg_resources" and n.init}  # hybrids too
+    # Namespace __init__.py files (pure or hybrid) use pkg_resources to declare: a pure one is
+    # stripped, a hybrid one is NS110's to report (it keeps its declaration with its code).
+    stripped_set = set(stripped) | {n.init for n in result.namespaces if n.init}
+    found = []
+    for dist in result.distributions:
+        if not any(path in legacy for path in dist.files):
+            continue
+        if any(path.startswith("pkg_resources/") for path in dist.files):
+            continue  # setuptools itself: the provider
+        users = []
+        for path in dist.files:
+            if path in stripped_set or path.startswith("../") or not path.endswith((".py", ".pth")):
+                continue
+            try:
+                data = result.source.read_bytes(path)
+            except BadInputError:
+                continue  # missing or unreadable: NS401 and the scan say so
+            if b"pkg_resources" not in data:
+                continue
+            if path.endswith(".pth"):
+                uses = _pth_imports(data, _PKG_RESOURCES)
+            else:
+                uses = _imports_modules(data, _PKG_RESOURCES)
+            if uses:
+                users.append(path)
+        if users:
+            shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+            found.append(Finding(
+                "NS405", users[0],
+                f"{dist.name} imports pkg_resources beyond the namespace declarations strip removes ({shown}): "
+                "setuptools 82 no longer provides pkg_resources, so it needs a dependency on a separate "
+                "pkg_resources provider (or setuptools<82)",
+                (dist.name,), {"files": users},
+            ))
+    return found
+
+
+def _imports_modules(data: bytes, modules: frozenset[str]) -> bool:
+    try:
+        tree = parse_bounded(data)
+    except (TooManyTokensError, UnparseableError):
+        return False  # not Python this parser reads (or too large to): NS111/NS114 report a namespace-like one
+    return any(_imports_in(node) & modules for node in ast.walk(tree))
+
+
+def _pth_imports(data: bytes, modules: frozenset[str]) -> bool:
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return any(_imports_modules(line.encode("utf-8"), modules) for line in lines
+               if line.startswith(("import ", "import\t")))
 
 
 def drop_rewrites(result: ScanResult, removed: Collection[str]) -> tuple[dict[str, bytes], list[str]]:
