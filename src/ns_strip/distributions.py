@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
+from .coremetadata import read_fields, single
 from .errors import BadInputError
 from .sources import Source, gc_paused, join, normalise_record_path
 
@@ -109,10 +110,10 @@ def _name_and_version(source: Source, metadata_dir: str, filename: str, names: s
         simple = _simple_name_and_version(data)
         if simple is not None:
             return simple
-        from packaging.metadata import parse_email  # only for metadata the shortcut leaves
-
-        raw, _ = parse_email(data)
-        return raw.get("name", fallback_name), raw.get("version", fallback_version.split("-")[0])
+        fields = read_fields(data)  # only for metadata the shortcut leaves
+        name, version = single(fields, "Name"), single(fields, "Version")
+        return (fallback_name if name is None else name,
+                fallback_version.split("-")[0] if version is None else version)
     return fallback_name, fallback_version.split("-")[0]
 
 
@@ -121,11 +122,11 @@ _HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")
 
 
 def _simple_name_and_version(data: bytes) -> tuple[str, str] | None:
-    """Name and Version from plain metadata headers, as packaging's ``parse_email`` reads them.
+    """Name and Version from plain metadata headers, as ``coremetadata.read_fields`` reads them.
 
     Only for the common case: ASCII, ``\\n`` line ends, no folded or repeated headers, no
     mbox ``From`` line, both fields present. Anything else returns None and goes to
-    ``parse_email``, which is slower because it parses the whole message.
+    ``read_fields``, which is slower because it parses the whole message.
     """
     if b"\r" in data or not data.isascii():
         return None
