@@ -66,28 +66,15 @@ def debian_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def debian_pythonpath(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """PYTHONPATH that lets Debian's python3 import ns_strip from this checkout.
-
-    The other runtime dependencies come from Debian (python3-installer, python3-jinja2,
-    python3-pyelftools, in .ci/run) except when Debian's python3-packaging has no
-    ``packaging.metadata`` (bookworm has 23.0; parse_email came in 23.1): then the copy this
-    test runs with, pure Python, is put first for the build only, never into the system.
-    """
+def debian_pythonpath() -> str:
+    """PYTHONPATH that lets Debian's python3 import ns_strip from this checkout, with every
+    other runtime dependency from Debian (python3-packaging 23.0, python3-installer 0.6,
+    python3-jinja2, python3-pyelftools): what a Debian package of ns-strip runs on."""
     path = str(CHECKOUT_SRC)
-    probe = "import packaging.metadata, installer.records, jinja2, elftools, ns_strip.cli"
-    if not _debian_python_import_error(probe, path):
-        return path
-    import packaging
-
-    vendor = tmp_path_factory.mktemp("vendor")
-    shutil.copytree(Path(packaging.__file__).parent, vendor / "packaging",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    path = f"{vendor}:{path}"
-    problem = _debian_python_import_error(probe, path)
+    problem = _debian_python_import_error("import installer.records, jinja2, elftools, ns_strip.cli", path)
     if problem:
         missing(f"{DEBIAN_PYTHON} cannot import ns_strip ({problem}); Debian packages python3-installer, "
-                "python3-jinja2, python3-pyelftools are needed")
+                "python3-jinja2, python3-pyelftools, python3-packaging are needed")
     return path
 
 

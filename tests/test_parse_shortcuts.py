@@ -64,7 +64,8 @@ def _reference(data: bytes, climb_limit: int = 3) -> list[tuple[str, str | None]
             raise BadInputError(f"line {number} is not a valid RECORD row: {message}", "RECORD") from exc
         if len(rows) != 1:
             raise BadInputError(f"line {number} is not a valid RECORD row", "RECORD")
-        result.append((line, distributions._check_path(rows[0][0], "RECORD", climb_limit)))
+        # installer >= 0.7 turns "\\" into "/" itself; 0.6 (Debian 12) leaves it to the caller.
+        result.append((line, distributions._check_path(rows[0][0].replace("\\", "/"), "RECORD", climb_limit)))
     return result
 
 
@@ -89,7 +90,7 @@ def test_record_row_shortcut_takes_only_plain_rows(line: str) -> None:
     if plain is None:
         return
     rows = list(parse_record_file([line]))
-    assert len(rows) == 1 and rows[0][0] == plain
+    assert len(rows) == 1 and rows[0][0].replace("\\", "/") == plain  # installer 0.6 keeps "\\"
     RecordEntry.from_elements(*rows[0])  # a row the shortcut takes is one installer accepts
 
 

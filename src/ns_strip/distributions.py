@@ -230,7 +230,8 @@ def _parsed_record_path(line: str, number: int, record_path: str) -> str:
         raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
     if len(rows) != 1:
         raise BadInputError(f"line {number} is not a valid RECORD row", record_path)
-    return rows[0][0]
+    # installer 0.7 and later turn Windows separators into "/" themselves; 0.6 (Debian 12) does not.
+    return rows[0][0].replace("\\", "/")
 
 
 def _parse_installed_files(data: bytes, record_path: str, metadata_dir: str, climb_limit: int) -> list[RecordLine]:

@@ -61,6 +61,7 @@ from installer.exceptions import InstallerError
 from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 from installer.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from . import journal
 from .distributions import RecordLine
@@ -184,7 +185,7 @@ class WheelSource:
                 raise BadInputError(f"not a readable zip archive ({_reason(exc)})", shown) from exc
             members = _validate_members(archive, handle, shown)
             wheel_file = WheelFile(archive)
-            dist_info_dir, data_dir = _validate_layout(wheel_file, shown)
+            dist_info_dir, data_dir = _validate_layout(wheel_file, archive, shown)
             checked = _validate_record(wheel_file, archive, handle, members, dist_info_dir, shown, verified or {})
             return cls(wheel, handle, archive, members, dist_info_dir, data_dir, shown, checked)
         except BadInputError:
@@ -415,10 +416,18 @@ def _read_local_headers(archive: zipfile.ZipFile, handle: BinaryIO, label: str) 
     return members
 
 
-def _validate_layout(wheel_file: WheelFile, label: str) -> tuple[str, str]:
+def _validate_layout(wheel_file: WheelFile, archive: zipfile.ZipFile, label: str) -> tuple[str, str]:
+    # installer 0.6 (Debian 12) checks the .dist-info directory with assert statements, which
+    # ``python -O`` drops: the two checks are made here first, with installer's messages.
+    dist_infos = {name.split("/", 1)[0] for name in archive.namelist()}
+    dist_infos = {name for name in dist_infos if name.endswith(".dist-info")}
+    if len(dist_infos) != 1:
+        raise BadInputError("Wheel doesn't contain exactly one .dist-info directory", label)
+    if canonicalize_name(next(iter(dist_infos)).rsplit("-", 2)[0]) != canonicalize_name(wheel_file.distribution):
+        raise BadInputError("Wheel .dist-info directory doesn't match wheel filename", label)
     try:
         dist_info_dir = wheel_file.dist_info_dir
-    except ValueError as exc:
+    except (ValueError, AssertionError) as exc:
         raise BadInputError(getattr(exc, "reason", str(exc)), label) from exc
     return dist_info_dir, wheel_file.data_dir
 
