@@ -7,7 +7,9 @@ declares ``namespace_packages=["nsstripdemo"]`` to setuptools, which installs a 
 instead of that ``__init__.py``; its sub-namespace ``nsstripdemo.plugins`` is pkgutil-style like
 alpha's. Both therefore ship ``nsstripdemo/plugins/__init__.py``: built as dh_python3 builds it
 today the second package fails at ``dpkg -i``; with ``Build-Depends: dh-sequence-ns-strip``
-both install and import, and the registry follows them in and out.
+both install and import, and the registry follows them in and out through python3-ns-strip's
+dpkg file trigger (its real ``debian/python3-ns-strip.{triggers,postinst,postrm}``, packaged
+here around the ``ns-strip`` of this checkout).
 
 Each scenario's source package is built once (module-scoped fixtures). The builds use
 Debian's /usr/bin/python3 in a clean environment; dh_ns_strip runs under it too, as it would
@@ -37,6 +39,7 @@ from debhelper_support import (
 from nstree import PKG_RESOURCES_INIT, PKGUTIL_INIT, run_cli
 
 import ns_strip
+from ns_strip.registry import PLACEHOLDER
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 SITE = "usr/lib/python3/dist-packages"
@@ -233,23 +236,49 @@ def test_stripped_debs_ship_no_namespace_files_and_register_on_install(stripped_
         assert not [f for f in files if f.endswith(("-nspkg.pth", "namespace_packages.txt"))]
         assert f"usr/share/ns-strip/manifests/{package}.json" in files
         postinst = control_file(deb, "postinst", tmp_path / package)
-        assert f"# Automatically added by dh_ns_strip/{ns_strip.__version__}\n" in postinst
-        assert f"ns-strip registry add --quiet --root \"${{DPKG_ROOT:-/}}\" {package} " in postinst
-        assert "py3compile" in postinst  # dh_python3's snippet is still there, before ours
-        assert postinst.index("py3compile") < postinst.index("ns-strip registry add")
-        prerm = (tmp_path / package / "prerm").read_text()
-        assert prerm.index("ns-strip registry remove") < prerm.index("py3clean")  # prepended
+        assert "py3compile" in postinst  # dh_python3's snippet is there; none of ns-strip's:
+        assert "ns-strip" not in postinst  # the registry follows the manifests by a trigger
+        assert "ns-strip" not in (tmp_path / package / "prerm").read_text()
 
 
-def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_root):
+@pytest.fixture(scope="module")
+def trigger_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """python3-ns-strip's trigger and maintainer scripts, as debian/ has them, in a package
+    without the module (the maintainer scripts run the ``ns-strip`` on PATH)."""
+    root = tmp_path_factory.mktemp("trigger") / "python3-ns-strip"
+    control = root / "DEBIAN"
+    control.mkdir(parents=True)
+    (control / "control").write_text(textwrap.dedent(f"""\
+        Package: python3-ns-strip
+        Version: {ns_strip.__version__}
+        Architecture: all
+        Maintainer: ns-strip tests <tests@example.org>
+        Description: the trigger of python3-ns-strip, for the tests
+        """))
+    debian = CHECKOUT_SRC.parent / "debian"
+    shutil.copy(debian / "python3-ns-strip.triggers", control / "triggers")
+    for script in ("postinst", "postrm"):
+        text = (debian / f"python3-ns-strip.{script}").read_text().replace("#DEBHELPER#\n", "")
+        (control / script).write_text(text)
+        (control / script).chmod(0o755)
+    deb = root.parent / "python3-ns-strip.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_root, trigger_deb):
     debs, _ = stripped_build
     namespace_dir = scratch_root.path / SITE / NAMESPACE
 
-    for deb, expected in ((debs[ALPHA], 1), (debs[BETA], 2)):
-        done = scratch_root.dpkg("-i", str(deb))
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "could not register" not in done.stderr
-        assert scratch_root.registry_counts() == {NAMESPACE: expected, f"{NAMESPACE}.plugins": expected}
+    done = scratch_root.dpkg("-i", str(trigger_deb))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Both in one dpkg run: the trigger brings the registry in line once, at the end.
+    done = scratch_root.dpkg("-i", str(debs[ALPHA]), str(debs[BETA]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Processing triggers for python3-ns-strip") == 1, done.stdout
+    assert "could not be brought in line" not in done.stderr
+    assert scratch_root.registry_counts() == {NAMESPACE: 2, f"{NAMESPACE}.plugins": 2}
 
     both = scratch_root.imports(f"{NAMESPACE}.plugins.alpha", f"{NAMESPACE}.plugins.beta")
     assert both.returncode == 0, both.stderr
@@ -267,3 +296,39 @@ def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_ro
     assert scratch_root.registry_counts() == {}
     assert not namespace_dir.exists()
     assert not (scratch_root.path / "usr/share/ns-strip/manifests").exists()
+    purged = scratch_root.dpkg("-P", "python3-ns-strip")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not (scratch_root.path / "var/lib/ns-strip").exists()
+
+
+def test_placeholders_follow_the_manifest_through_the_trigger(stripped_build, scratch_root, trigger_deb, tmp_path):
+    """A package built with placeholders pkgutil records it in its manifest; the trigger's
+    sync creates the placeholder with the first package and removes it with the last."""
+    debs, _ = stripped_build
+    beta = _with_placeholders(debs[BETA], tmp_path)
+    assert scratch_root.dpkg("-i", str(trigger_deb)).returncode == 0
+    done = scratch_root.dpkg("-i", str(beta))
+    assert done.returncode == 0, done.stdout + done.stderr
+    init = scratch_root.path / SITE / NAMESPACE / "__init__.py"
+    assert init.read_bytes() == PLACEHOLDER
+    done = scratch_root.dpkg("-P", BETA)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (scratch_root.path / SITE / NAMESPACE).exists()
+    assert scratch_root.registry_counts() == {}
+
+
+def _with_placeholders(deb: Path, work: Path) -> Path:
+    """The same .deb with "placeholders": "pkgutil" in its manifest, as dh_ns_strip writes it."""
+    tree = work / "unpacked"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, capture_output=True)
+    manifest = next((tree / "usr/share/ns-strip/manifests").glob("*.json"))
+    data = json.loads(manifest.read_text())
+    data["placeholders"] = "pkgutil"
+    manifest.write_text(json.dumps(data))
+    md5sums = tree / "DEBIAN/md5sums"
+    md5sums.write_text("".join(line for line in md5sums.read_text().splitlines(keepends=True)
+                               if "usr/share/ns-strip/manifests" not in line))
+    out = work / deb.name
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)], check=True,
+                   capture_output=True)
+    return out
