@@ -19,9 +19,9 @@ from a Debian package of ns-strip, importing ns_strip from this checkout (see
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -244,27 +244,13 @@ def test_stripped_debs_ship_no_namespace_files_and_register_on_install(stripped_
 @pytest.fixture(scope="module")
 def trigger_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """python3-ns-strip's trigger and maintainer scripts, as debian/ has them, in a package
-    without the module (the maintainer scripts run the ``ns-strip`` on PATH)."""
-    root = tmp_path_factory.mktemp("trigger") / "python3-ns-strip"
-    control = root / "DEBIAN"
-    control.mkdir(parents=True)
-    (control / "control").write_text(textwrap.dedent(f"""\
-        Package: python3-ns-strip
-        Version: {ns_strip.__version__}
-        Architecture: all
-        Maintainer: ns-strip tests <tests@example.org>
-        Description: the trigger of python3-ns-strip, for the tests
-        """))
-    debian = CHECKOUT_SRC.parent / "debian"
-    shutil.copy(debian / "python3-ns-strip.triggers", control / "triggers")
-    for script in ("postinst", "postrm"):
-        text = (debian / f"python3-ns-strip.{script}").read_text().replace("#DEBHELPER#\n", "")
-        (control / script).write_text(text)
-        (control / script).chmod(0o755)
-    deb = root.parent / "python3-ns-strip.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
-                   capture_output=True)
-    return deb
+    without the module (the maintainer scripts run the ``ns-strip`` on PATH); the benchmark of
+    the trigger makes it the same way."""
+    spec = importlib.util.spec_from_file_location("dpkg_trigger", CHECKOUT_SRC.parent / "benchmarks/dpkg_trigger.py")
+    assert spec is not None and spec.loader is not None
+    dpkg_trigger = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dpkg_trigger)
+    return dpkg_trigger.trigger_package(tmp_path_factory.mktemp("trigger"))
 
 
 def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_root, trigger_deb):
