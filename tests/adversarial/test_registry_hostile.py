@@ -62,6 +62,25 @@ def test_a_row_of_bad_json_is_refused_naming_the_database(world, portions: str) 
     sentinel.assert_unchanged()
 
 
+@pytest.mark.parametrize("statement", [
+    "UPDATE packages SET site_dir = 42",
+    "UPDATE contributions SET portions = X'5b5d'",
+    "UPDATE contributions SET directory = X'6e7378'",
+    "UPDATE contributions SET directory = '../../../etc'",
+    "UPDATE contributions SET directory = '/etc'",
+    "UPDATE contributions SET directory = 'nsx/./x'",
+    "UPDATE created SET path = 'nsx/../../outside/__init__.py'",
+    "INSERT INTO pending VALUES ('/usr/lib/python3/dist-packages', '..')",
+])
+def test_a_row_of_another_type_or_a_path_out_of_its_site_dir_is_refused(world, statement: str) -> None:
+    system, sentinel = world
+    edit_db(system, statement)
+    for action in (["list"], ["verify", "--repair"], ["remove", "python3-nsx-a"], ["sync"]):
+        assert_refused(registry(system, *action), str(system.root / DB), "registry rebuild")
+    assert system.tree() == ["nsx/", "nsx/__init__.py", "nsx/a/", "nsx/a/__init__.py", "nsx/b/", "nsx/b/__init__.py"]
+    sentinel.assert_unchanged()
+
+
 @pytest.mark.parametrize("table", ["packages", "contributions", "created", "pending"])
 def test_a_table_of_other_columns_is_refused(world, table: str) -> None:
     system, sentinel = world

@@ -63,6 +63,10 @@ COLUMNS = {
     "pending": ("site_dir", "directory"),
 }
 
+# Columns that hold a path relative to the row's site dir.
+_RELATIVE_PATHS = (("contributions", "directory"), ("created", "path"), ("retired", "directory"),
+                   ("pending", "directory"))
+
 
 def database_files(db: Path) -> list[Path]:
     """The database and the files SQLite keeps beside it."""
@@ -217,6 +221,29 @@ class Database:
             if found_columns != expected:
                 raise self.unreadable(f"table {table} has the columns {', '.join(found_columns)}, "
                                       f"not {', '.join(expected)}")
+        self._check_rows(connection)
+
+    def _check_rows(self, connection: sqlite3.Connection) -> None:
+        """Every value is text, and every path below a site dir stays below it: rows are only
+        ever written from checked manifests, so anything else was put there by hand."""
+        for table, columns in COLUMNS.items():
+            for column in columns:
+                bad = connection.execute(
+                    f"SELECT {column} FROM {table} WHERE typeof({column}) != 'text' LIMIT 1").fetchone()
+                if bad is not None:
+                    raise self.unreadable(f"table {table} holds {bad[0]!r} in column {column}, not text")
+        for table, columns in COLUMNS.items():
+            if "site_dir" in columns:
+                bad = connection.execute(f"SELECT site_dir FROM {table} WHERE site_dir NOT LIKE '/%' LIMIT 1").fetchone()
+                if bad is not None:
+                    raise self.unreadable(f"table {table} names the relative site dir {bad[0]!r}")
+        for table, column in _RELATIVE_PATHS:
+            bad = connection.execute(
+                f"SELECT {column} FROM {table} WHERE {column} = '' OR {column} LIKE '/%' "
+                f"OR '/' || {column} || '/' LIKE '%/../%' OR '/' || {column} || '/' LIKE '%/./%' "
+                f"OR {column} LIKE '%//%' LIMIT 1").fetchone()
+            if bad is not None:
+                raise self.unreadable(f"table {table} names {bad[0]!r}, not a path inside its site dir")
 
     @contextlib.contextmanager
     def transaction(self, connection: sqlite3.Connection) -> Iterator[None]:
