@@ -7,7 +7,9 @@ declares ``namespace_packages=["nsstripdemo"]`` to setuptools, which installs a 
 instead of that ``__init__.py``; its sub-namespace ``nsstripdemo.plugins`` is pkgutil-style like
 alpha's. Both therefore ship ``nsstripdemo/plugins/__init__.py``: built as dh_python3 builds it
 today the second package fails at ``dpkg -i``; with ``Build-Depends: dh-sequence-ns-strip``
-both install and import, and the registry follows them in and out.
+both install and import, and the registry follows them in and out through python3-ns-strip's
+dpkg file trigger (its real ``debian/python3-ns-strip.{triggers,postinst,postrm}``, packaged
+here around the ``ns-strip`` of this checkout).
 
 Each scenario's source package is built once (module-scoped fixtures). The builds use
 Debian's /usr/bin/python3 in a clean environment; dh_ns_strip runs under it too, as it would
@@ -17,9 +19,9 @@ from a Debian package of ns-strip, importing ns_strip from this checkout (see
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -37,6 +39,7 @@ from debhelper_support import (
 from nstree import PKG_RESOURCES_INIT, PKGUTIL_INIT, run_cli
 
 import ns_strip
+from ns_strip.registry import PLACEHOLDER
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 SITE = "usr/lib/python3/dist-packages"
@@ -66,28 +69,15 @@ def debian_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def debian_pythonpath(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """PYTHONPATH that lets Debian's python3 import ns_strip from this checkout.
-
-    The other runtime dependencies come from Debian (python3-installer, python3-jinja2,
-    python3-pyelftools, in .ci/run) except when Debian's python3-packaging has no
-    ``packaging.metadata`` (bookworm has 23.0; parse_email came in 23.1): then the copy this
-    test runs with, pure Python, is put first for the build only, never into the system.
-    """
+def debian_pythonpath() -> str:
+    """PYTHONPATH that lets Debian's python3 import ns_strip from this checkout, with every
+    other runtime dependency from Debian (python3-packaging 23.0, python3-installer 0.6,
+    python3-jinja2, python3-pyelftools): what a Debian package of ns-strip runs on."""
     path = str(CHECKOUT_SRC)
-    probe = "import packaging.metadata, installer.records, jinja2, elftools, ns_strip.cli"
-    if not _debian_python_import_error(probe, path):
-        return path
-    import packaging
-
-    vendor = tmp_path_factory.mktemp("vendor")
-    shutil.copytree(Path(packaging.__file__).parent, vendor / "packaging",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    path = f"{vendor}:{path}"
-    problem = _debian_python_import_error(probe, path)
+    problem = _debian_python_import_error("import installer.records, jinja2, elftools, ns_strip.cli", path)
     if problem:
         missing(f"{DEBIAN_PYTHON} cannot import ns_strip ({problem}); Debian packages python3-installer, "
-                "python3-jinja2, python3-pyelftools are needed")
+                "python3-jinja2, python3-pyelftools, python3-packaging are needed")
     return path
 
 
@@ -246,23 +236,35 @@ def test_stripped_debs_ship_no_namespace_files_and_register_on_install(stripped_
         assert not [f for f in files if f.endswith(("-nspkg.pth", "namespace_packages.txt"))]
         assert f"usr/share/ns-strip/manifests/{package}.json" in files
         postinst = control_file(deb, "postinst", tmp_path / package)
-        assert f"# Automatically added by dh_ns_strip/{ns_strip.__version__}\n" in postinst
-        assert f"ns-strip registry add --quiet --root \"${{DPKG_ROOT:-/}}\" {package} " in postinst
-        assert "py3compile" in postinst  # dh_python3's snippet is still there, before ours
-        assert postinst.index("py3compile") < postinst.index("ns-strip registry add")
-        prerm = (tmp_path / package / "prerm").read_text()
-        assert prerm.index("ns-strip registry remove") < prerm.index("py3clean")  # prepended
+        assert "py3compile" in postinst  # dh_python3's snippet is there; none of ns-strip's:
+        assert "ns-strip" not in postinst  # the registry follows the manifests by a trigger
+        assert "ns-strip" not in (tmp_path / package / "prerm").read_text()
 
 
-def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_root):
+@pytest.fixture(scope="module")
+def trigger_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """python3-ns-strip's trigger and maintainer scripts, as debian/ has them, in a package
+    without the module (the maintainer scripts run the ``ns-strip`` on PATH); the benchmark of
+    the trigger makes it the same way."""
+    spec = importlib.util.spec_from_file_location("dpkg_trigger", CHECKOUT_SRC.parent / "benchmarks/dpkg_trigger.py")
+    assert spec is not None and spec.loader is not None
+    dpkg_trigger = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dpkg_trigger)
+    return dpkg_trigger.trigger_package(tmp_path_factory.mktemp("trigger"))
+
+
+def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_root, trigger_deb):
     debs, _ = stripped_build
     namespace_dir = scratch_root.path / SITE / NAMESPACE
 
-    for deb, expected in ((debs[ALPHA], 1), (debs[BETA], 2)):
-        done = scratch_root.dpkg("-i", str(deb))
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "could not register" not in done.stderr
-        assert scratch_root.registry_counts() == {NAMESPACE: expected, f"{NAMESPACE}.plugins": expected}
+    done = scratch_root.dpkg("-i", str(trigger_deb))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Both in one dpkg run: the trigger brings the registry in line once, at the end.
+    done = scratch_root.dpkg("-i", str(debs[ALPHA]), str(debs[BETA]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Processing triggers for python3-ns-strip") == 1, done.stdout
+    assert "could not be brought in line" not in done.stderr
+    assert scratch_root.registry_counts() == {NAMESPACE: 2, f"{NAMESPACE}.plugins": 2}
 
     both = scratch_root.imports(f"{NAMESPACE}.plugins.alpha", f"{NAMESPACE}.plugins.beta")
     assert both.returncode == 0, both.stderr
@@ -280,3 +282,39 @@ def test_both_install_import_and_leave_nothing_behind(stripped_build, scratch_ro
     assert scratch_root.registry_counts() == {}
     assert not namespace_dir.exists()
     assert not (scratch_root.path / "usr/share/ns-strip/manifests").exists()
+    purged = scratch_root.dpkg("-P", "python3-ns-strip")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not (scratch_root.path / "var/lib/ns-strip").exists()
+
+
+def test_placeholders_follow_the_manifest_through_the_trigger(stripped_build, scratch_root, trigger_deb, tmp_path):
+    """A package built with placeholders pkgutil records it in its manifest; the trigger's
+    sync creates the placeholder with the first package and removes it with the last."""
+    debs, _ = stripped_build
+    beta = _with_placeholders(debs[BETA], tmp_path)
+    assert scratch_root.dpkg("-i", str(trigger_deb)).returncode == 0
+    done = scratch_root.dpkg("-i", str(beta))
+    assert done.returncode == 0, done.stdout + done.stderr
+    init = scratch_root.path / SITE / NAMESPACE / "__init__.py"
+    assert init.read_bytes() == PLACEHOLDER
+    done = scratch_root.dpkg("-P", BETA)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (scratch_root.path / SITE / NAMESPACE).exists()
+    assert scratch_root.registry_counts() == {}
+
+
+def _with_placeholders(deb: Path, work: Path) -> Path:
+    """The same .deb with "placeholders": "pkgutil" in its manifest, as dh_ns_strip writes it."""
+    tree = work / "unpacked"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, capture_output=True)
+    manifest = next((tree / "usr/share/ns-strip/manifests").glob("*.json"))
+    data = json.loads(manifest.read_text())
+    data["placeholders"] = "pkgutil"
+    manifest.write_text(json.dumps(data))
+    md5sums = tree / "DEBIAN/md5sums"
+    md5sums.write_text("".join(line for line in md5sums.read_text().splitlines(keepends=True)
+                               if "usr/share/ns-strip/manifests" not in line))
+    out = work / deb.name
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)], check=True,
+                   capture_output=True)
+    return out

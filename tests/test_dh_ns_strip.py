@@ -25,13 +25,11 @@ from debhelper_support import (
 )
 from nstree import PKG_RESOURCES_INIT, PKGUTIL_INIT, add_distribution, run_cli, snapshot
 
-from ns_strip import __version__
 from ns_strip.debhelper import HELPER_FILES, read_helper_file
 from ns_strip.debhelper.dhlib import escape_shell
 
 SITE = "usr/lib/python3/dist-packages"
-HEADER = f"# Automatically added by dh_ns_strip/{__version__}\n"
-FOOTER = "# End automatically added section\n"
+MANIFESTS = "usr/share/ns-strip/manifests"
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +60,13 @@ def stripped(source: Path, package: str) -> bool:
     return not (source / "debian" / package / SITE / "ns/__init__.py").exists()
 
 
-def test_strips_each_package_ships_a_manifest_and_adds_autoscripts(helpers, source):
+def manifest_of(source: Path, package: str) -> dict:
+    return json.loads((source / "debian" / package / MANIFESTS / f"{package}.json").read_text())
+
+
+def test_strips_each_package_and_ships_a_manifest_without_scripts(helpers, source):
     debian = source / "debian"
     (debian / "python3-ns-a.postinst.debhelper").write_text("# earlier postinst snippet\n")
-    (debian / "python3-ns-a.prerm.debhelper").write_text("# earlier prerm snippet\n")
 
     done = dh_ns_strip(helpers, source)
     assert done.returncode == 0, done.stderr
@@ -84,20 +85,10 @@ def test_strips_each_package_ships_a_manifest_and_adds_autoscripts(helpers, sour
         assert stat.S_IMODE(manifest_file.parent.stat().st_mode) == 0o755
         assert stat.S_IMODE((debian / package / "usr/share/ns-strip").stat().st_mode) == 0o755
 
-    postinst = (debian / "python3-ns-a.postinst.debhelper").read_text()
-    prerm = (debian / "python3-ns-a.prerm.debhelper").read_text()
-    postrm = (debian / "python3-ns-a.postrm.debhelper").read_text()
-    # autoscript(): appended to postinst, prepended to prerm and postrm, between the markers.
-    assert postinst.startswith("# earlier postinst snippet\n" + HEADER) and postinst.endswith(FOOTER)
-    assert prerm.startswith(HEADER) and prerm.endswith(FOOTER + "# earlier prerm snippet\n")
-    assert postrm.startswith(HEADER) and postrm.endswith(FOOTER)
-    assert postinst.count("Automatically added") == 1  # render's own marker is replaced, not doubled
-    assert ('ns-strip registry add --quiet --root "${DPKG_ROOT:-/}" python3-ns-a '
-            "/usr/share/ns-strip/manifests/python3-ns-a.json") in postinst
-    assert 'ns-strip registry remove --quiet --root "${DPKG_ROOT:-/}" python3-ns-a' in prerm
-    assert "command -v ns-strip" in postinst  # no dependency: the scripts run it when it is there
-    for script in (postinst, prerm, postrm):
-        assert run(["sh", "-n", "-c", script], source, {}).returncode == 0
+    # The registry follows the manifests through python3-ns-strip's file trigger: no snippets.
+    assert (debian / "python3-ns-a.postinst.debhelper").read_text() == "# earlier postinst snippet\n"
+    assert sorted(p.name for p in debian.glob("*.debhelper")) == ["python3-ns-a.postinst.debhelper"]
+    assert "placeholders" not in manifest_of(source, "python3-ns-a")
     assert not (debian / "python3-ns-b.substvars").exists()
 
     # Nothing for the package without Python files.
@@ -123,7 +114,7 @@ def test_package_selection_is_debhelpers(helpers, source, args, env, acted_on):
     assert done.returncode == 0, done.stderr
     for package in ("python3-ns-a", "python3-ns-b"):
         assert stripped(source, package) == (package in acted_on), package
-        assert (source / f"debian/{package}.postinst.debhelper").exists() == (package in acted_on)
+        assert (source / "debian" / package / MANIFESTS / f"{package}.json").exists() == (package in acted_on)
 
 
 def test_unknown_option_is_refused_before_anything_changes(helpers, source):
@@ -140,8 +131,7 @@ def test_own_options_directly_and_through_dh(helpers, source):
     done = dh_ns_strip(helpers, source, "-O--keep=ns", "--placeholders=pkgutil")
     assert done.returncode == 0, done.stderr
     assert not stripped(source, "python3-ns-a") and not stripped(source, "python3-ns-b")
-    postinst = (source / "debian/python3-ns-a.postinst.debhelper").read_text()
-    assert "--placeholders pkgutil python3-ns-a" in postinst
+    assert manifest_of(source, "python3-ns-a")["placeholders"] == "pkgutil"
 
 
 def test_bad_placeholders_value_is_a_usage_error(helpers, source):
@@ -162,8 +152,7 @@ def test_no_act_changes_nothing_and_verbose_shows_the_plan(helpers, source):
     assert "\tpython3-ns-a: [dry run] Stripping pkgutil-style namespace ns (ns/__init__.py)" in lines
     assert ("\tns-strip manifest --root debian/python3-ns-b /usr/lib/python3/dist-packages "
             "--package python3-ns-b") in lines
-    assert ('\t[META] Append autosnippet "ns-strip registry (postinst)" to postinst '
-            "[debian/python3-ns-a.postinst.debhelper]") in lines
+    assert not [line for line in lines if "autosnippet" in line]
 
 
 def test_verbose_echoes_each_command_as_debhelper_does(helpers, source):
@@ -173,8 +162,6 @@ def test_verbose_echoes_each_command_as_debhelper_does(helpers, source):
     assert commands == [
         "\tns-strip strip --root debian/python3-ns-a /usr/lib/python3/dist-packages --keep=other\\*",
         "\tns-strip manifest --root debian/python3-ns-a /usr/lib/python3/dist-packages --package python3-ns-a",
-        ("\tns-strip render debian debian/python3-ns-a/usr/share/ns-strip/manifests/python3-ns-a.json "
-         "--package python3-ns-a"),
     ]
     quiet = dh_ns_strip(helpers, source, "-ppython3-ns-b")
     assert "\tns-strip" not in quiet.stdout  # without DH_VERBOSE only the actions are printed
@@ -194,8 +181,8 @@ def test_config_file_keeps_and_sets_placeholders(helpers, source):
     done = dh_ns_strip(helpers, source)
     assert done.returncode == 0, done.stderr
     assert stripped(source, "python3-ns-a") and not stripped(source, "python3-ns-b")
-    assert "--placeholders" not in (source / "debian/python3-ns-a.postinst.debhelper").read_text()
-    assert "--placeholders pkgutil" in (source / "debian/python3-ns-b.postinst.debhelper").read_text()
+    assert "placeholders" not in manifest_of(source, "python3-ns-a")
+    assert manifest_of(source, "python3-ns-b")["placeholders"] == "pkgutil"
 
 
 def test_unnamed_config_file_belongs_to_the_first_package(helpers, source):
@@ -206,7 +193,8 @@ def test_unnamed_config_file_belongs_to_the_first_package(helpers, source):
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("frobnicate yes\n", "line 1: unknown directive 'frobnicate' (known: keep, placeholders)"),
+    ("frobnicate yes\n", "line 1: unknown directive 'frobnicate' (known: keep, placeholders, check-imports)"),
+    ("check-imports maybe\n", "line 1: check-imports 'maybe' is not one of yes, no"),
     ("keep\n", "line 1: keep takes exactly one value"),
     ("# fine\nplaceholders maybe\n", "line 2: placeholders 'maybe' is not one of none, pkgutil"),
 ])
@@ -220,7 +208,7 @@ def test_bad_config_file_is_refused_before_any_package_changes(helpers, source, 
     assert snapshot(source) == before
 
 
-def test_no_scripts_option_ships_the_manifest_only(helpers, source):
+def test_no_scripts_option_is_accepted_and_ships_the_manifest(helpers, source):
     done = dh_ns_strip(helpers, source, "-n")
     assert done.returncode == 0, done.stderr
     assert stripped(source, "python3-ns-a")
@@ -235,7 +223,7 @@ def test_package_without_namespaces_is_left_alone(helpers, source):
     done = dh_ns_strip(helpers, source, "-ppython3-ns-a", DH_VERBOSE="1")
     assert done.returncode == 0, done.stderr
     assert snapshot(source / "debian/python3-ns-a") == before
-    assert "python3-ns-a: no namespace packages; no manifest, no scripts" in done.stdout
+    assert "python3-ns-a: no namespace packages; no manifest" in done.stdout
     assert not list((source / "debian").glob("python3-ns-a.*.debhelper"))
 
 
@@ -410,3 +398,40 @@ def test_wheel_ships_the_helper_files(tmp_path):
         names = set(wheel.namelist())
     for item in HELPER_FILES:
         assert f"ns_strip/debhelper/{item.name}" in names
+
+
+def _strip_has_check_imports() -> bool:
+    done = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--help"], capture_output=True, text=True,
+                          check=True)
+    return "--check-imports" in done.stdout
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_check_imports_is_passed_to_strip_with_each_python(helpers, source, how):
+    """An opt-in: strip --check-imports --python /usr/bin/python3.X (py3versions), or a plain
+    refusal while this ns-strip's strip has no such option; never silently ignored."""
+    args = ["-ppython3-ns-a"]
+    if how == "option":
+        args.append("--check-imports")
+    else:
+        (source / "debian/python3-ns-a.ns-strip").write_text("check-imports yes\n")
+    before = snapshot(source)
+    done = dh_ns_strip(helpers, source, *args, DH_VERBOSE="1")
+    if not _strip_has_check_imports():
+        assert done.returncode == 2
+        assert done.stderr.strip() == ("dh_ns_strip: error: --check-imports needs an ns-strip whose 'strip' "
+                                       "has --check-imports and --python")
+        assert snapshot(source) == before
+        return
+    assert done.returncode == 0, done.stderr
+    versions = run(["py3versions", "-d"], source, debian_env(None, source.parent)).stdout.split()
+    strip_line = next(line for line in done.stdout.splitlines() if line.startswith("\tns-strip strip "))
+    assert f"--check-imports --python /usr/bin/{versions[0]}" in strip_line
+    assert stripped(source, "python3-ns-a")
+
+
+def test_no_check_imports_overrides_nothing_by_default(helpers, source):
+    done = dh_ns_strip(helpers, source, "-ppython3-ns-a", "--no-check-imports", DH_VERBOSE="1")
+    assert done.returncode == 0, done.stderr
+    assert "--check-imports" not in done.stdout
+    assert stripped(source, "python3-ns-a")

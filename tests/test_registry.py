@@ -299,15 +299,32 @@ def test_with_root_paths_must_be_absolute(system: System) -> None:
     assert "absolute in the target system" in result.err
 
 
-def test_database_killed_before_its_first_commit_reads_as_empty(system: System, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [0, 1, 99])
+def test_a_truncated_database_is_refused_not_read_as_empty(system: System, tmp_path: Path, size: int) -> None:
+    a, _ = stage_ab(system, tmp_path)
+    assert system.install(a).code == 0
+    db = system.root / DB
+    db.write_bytes(db.read_bytes()[:size])
+    for action in (["list"], ["verify"], ["remove", "python3-nsx-a"]):
+        result = system.registry(*action)
+        assert result.code == 3, (action, result.err)
+        assert result.err.count("\n") == 1 and "Traceback" not in result.err
+        assert str(db) in result.err and "'ns-strip registry rebuild'" in result.err
+    assert db.stat().st_size == size, "nothing was written over it"
+    assert system.registry("rebuild").code == 0
+    assert system.counts() == {"nsx": ["python3-nsx-a"]}
+
+
+def test_a_new_database_appears_whole(system: System, tmp_path: Path) -> None:
+    """The schema is committed beside the database and renamed into place: a kill at any
+    moment leaves no database or a whole one, never an empty file read as an empty registry."""
     db = system.root / DB
     db.parent.mkdir(parents=True)
-    db.touch()  # SQLite creates the file on open, the tables on the first commit
-    listing = system.registry_json("list")
-    assert (listing.code, listing.json["packages"]) == (0, [])
+    (db.parent / (db.name + ".new")).write_bytes(b"left by a killed run")
     a, _ = stage_ab(system, tmp_path)
     assert system.install(a).code == 0
     assert system.counts() == {"nsx": ["python3-nsx-a"]}
+    assert sorted(p.name for p in db.parent.iterdir()) == [db.name, db.name + ".lock"]
 
 
 def test_database_directory_leaving_the_root_is_refused(system: System, tmp_path: Path) -> None:

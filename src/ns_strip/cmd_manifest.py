@@ -11,6 +11,7 @@ from .cmd_scan import open_tree
 from .errors import UsageError
 from .manifest import (
     DEFAULT_MANIFEST_DIR,
+    PLACEHOLDER_MODES,
     build_manifest,
     check_package_name,
     default_manifest_path,
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="SITEDIR", help="the site dir holding exactly this package's files")
     parser.add_argument("--package", required=True, metavar="PKG", help="the package (.deb, RPM, ebuild) name")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of MANIFEST_DIR/PKG.json")
+    parser.add_argument("--placeholders", choices=PLACEHOLDER_MODES, default="none",
+                        help="the registry keeps a pkgutil-style __init__.py in the package's namespace "
+                             "directories while it is installed ('pkgutil'; default none); recorded in the manifest")
     add_manifest_dir_argument(parser)
 
 
@@ -38,15 +42,16 @@ def add_manifest_dir_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
-    return manifest_report(args.path, args.root, args.package, args.manifest_dir, args.output)
+    return manifest_report(args.path, args.root, args.package, args.manifest_dir, args.output, args.placeholders)
 
 
-def manifest_report(path: str, root: str | None, package: str, manifest_dir: str, output: str | None = None) -> Report:
+def manifest_report(path: str, root: str | None, package: str, manifest_dir: str, output: str | None = None,
+                    placeholders: str = "none") -> Report:
     """Scan the site dir afresh and write the package's manifest; used by 'manifest' and 'strip'."""
     check_package_name(package)
     result = scan(open_tree(path, root))
     site_dir = posixpath.normpath(path) if root is not None else Path(os.path.abspath(path)).as_posix()
-    manifest = build_manifest(result, package, site_dir)
+    manifest = build_manifest(result, package, site_dir, placeholders)
     if output is not None:
         target = Path(output)
         write_manifest(manifest, target)

@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
+from .coremetadata import read_fields, single
 from .errors import BadInputError, ShippedJournalError
 from .journal import JOURNAL_DIR
 from .safeio import MAX_METADATA_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
@@ -164,10 +165,10 @@ def _name_and_version(source: Source, metadata_dir: str, filename: str, names: s
         simple = _simple_name_and_version(data)
         if simple is not None:
             return simple
-        from packaging.metadata import parse_email  # only for metadata the shortcut leaves
-
-        raw, _ = parse_email(metadata_headers(data))
-        return raw.get("name", fallback_name), raw.get("version", fallback_version.split("-")[0])
+        fields = read_fields(metadata_headers(data))  # only for metadata the shortcut leaves
+        name, version = single(fields, "Name"), single(fields, "Version")
+        return (fallback_name if name is None else name,
+                fallback_version.split("-")[0] if version is None else version)
     return fallback_name, fallback_version.split("-")[0]
 
 
@@ -183,11 +184,11 @@ _HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")
 
 
 def _simple_name_and_version(data: bytes) -> tuple[str, str] | None:
-    """Name and Version from plain metadata headers, as packaging's ``parse_email`` reads them.
+    """Name and Version from plain metadata headers, as ``coremetadata.read_fields`` reads them.
 
     Only for the common case: ASCII, ``\\n`` line ends, no folded or repeated headers, no
     mbox ``From`` line, both fields present. Anything else returns None and goes to
-    ``parse_email``, which is slower because it parses the whole message.
+    ``read_fields``, which is slower because it parses the whole message.
     """
     if b"\r" in data or not data.isascii():
         return None
@@ -315,7 +316,8 @@ def _parsed_record_path(line: str, number: int, record_path: str) -> str:
         raise BadInputError(f"line {number} is not a valid RECORD row: {message}", record_path) from exc
     if len(rows) != 1:
         raise BadInputError(f"line {number} is not a valid RECORD row", record_path)
-    return rows[0][0]
+    # installer 0.7 and later turn Windows separators into "/" themselves; 0.6 (Debian 12) does not.
+    return rows[0][0].replace("\\", "/")
 
 
 def _parse_installed_files(data: bytes, record_path: str, metadata_dir: str, climb_limit: int) -> list[RecordLine]:

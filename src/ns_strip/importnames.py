@@ -10,7 +10,8 @@ code of its own) is an Import-Name: the file belongs to one distribution, so oth
 ship it, which is what Import-Name promises. A name with a part that starts with ``_`` gets
 the ``; private`` marker. Directories holding no Python file are not import names.
 
-Declarations are read with packaging (Metadata 2.5: ``import_names``/``import_namespaces``);
+Declarations are read with :mod:`.coremetadata` (Metadata 2.5 ``Import-Name``/``Import-Namespace``,
+the same on every version of packaging);
 a field that is absent means "not declared" and is not compared (PEP 794 then assumes the
 project name), while an empty ``Import-Name:`` declares "no import names".
 """
@@ -22,8 +23,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 
-from packaging.metadata import parse_email
-
+from .coremetadata import import_fields
 from .distributions import Distribution, metadata_headers
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
@@ -272,9 +272,8 @@ def _files_layout(source: Source, dist: Distribution) -> ImportLayout:
     metadata_path = join(dist.metadata_dir, "METADATA") if dist.metadata_dir.endswith(".dist-info") else None
     declared_names = declared_namespaces = None
     if metadata_path is not None and _exists(source, metadata_path):
-        raw, _ = parse_email(metadata_headers(source.read_bytes(metadata_path, limit=MAX_METADATA_BYTES)))
-        declared_names = raw.get("import_names")
-        declared_namespaces = raw.get("import_namespaces")
+        declared_names, declared_namespaces = import_fields(
+            metadata_headers(source.read_bytes(metadata_path, limit=MAX_METADATA_BYTES)))
     return ImportLayout(dist, metadata_path, sorted(names, key=lambda e: e.name),
                         sorted(namespaces, key=lambda e: e.name), everything, any_namespaces, declared_names,
                         declared_namespaces)

@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError, UsageError
+from .safeio import read_regular
 from .scan import PYCACHE, ScanResult
 from .sources import join, parent_of
 
 FORMAT_KEY = "ns-strip-manifest"
 FORMAT_VERSION = 1
 DEFAULT_MANIFEST_DIR = "/usr/share/ns-strip/manifests"
+# How the registry treats the package's namespace directories: "pkgutil" keeps a placeholder
+# __init__.py there while a package using it is installed. A manifest may say which it wants.
+PLACEHOLDER_MODES = ("none", "pkgutil")
+# A manifest lists a package's directories and files: a few MiB at most.
+MAX_MANIFEST_BYTES = 16 << 20
 # Styles whose namespace is a directory in the site dir (the others name a .pth or metadata file).
 _DIRECTORY_STYLES = ("pep420", "pkgutil", "pkg_resources")
 # Package names end up in file names and shell snippets: Debian, RPM and Gentoo names fit.
@@ -41,10 +47,14 @@ class Manifest:
     shared_dirs: list[str]  # not namespaces, yet shared: the site dir's and namespaces' __pycache__
     loose_files: list[str]  # files outside owned_dirs: in the site dir, namespaces, shared dirs
     distributions: list[str]
+    # The registry's placeholder mode for this package (optional key, written when not "none").
+    placeholders: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION}
         data.update(dataclasses.asdict(self))
+        if self.placeholders == "none":
+            del data["placeholders"]
         return data
 
     @property
@@ -67,7 +77,7 @@ def namespace_name(directory: str) -> str:
 # -- building ----------------------------------------------------------------------------------
 
 
-def build_manifest(result: ScanResult, package: str, site_dir: str) -> Manifest:
+def build_manifest(result: ScanResult, package: str, site_dir: str, placeholders: str = "none") -> Manifest:
     """The manifest of a staged site dir that holds exactly one package's files."""
     dirs = result.source.dirs
     found = {
@@ -107,6 +117,7 @@ def build_manifest(result: ScanResult, package: str, site_dir: str) -> Manifest:
         shared_dirs=shared_dirs,
         loose_files=sorted(loose_files),
         distributions=sorted(d.name for d in result.distributions),
+        placeholders=placeholders,
     )
 
 
@@ -122,16 +133,23 @@ def _ancestors_in(directory: str, namespaces: set[str]) -> bool:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load_manifest(path: Path, label: str | None = None) -> Manifest:
-    """Read and check a manifest; every problem is a BadInputError naming the file."""
+def load_manifest(path: Path, label: str | None = None, root: str | None = None) -> Manifest:
+    """Read and check a manifest; every problem is a BadInputError naming the file.
+
+    It is read as a regular file only (a link, FIFO or device is refused, never followed or
+    waited on), bounded, and with ``root`` only when it resolves inside the root.
+    """
     where = label or str(path)
+    if not os.path.lexists(path):
+        raise BadInputError("no such manifest", where)
+    check_inside_root(root, path)
     try:
-        raw = json.loads(path.read_bytes())
-    except FileNotFoundError as exc:
-        raise BadInputError("no such manifest", where) from exc
-    except OSError as exc:
-        raise BadInputError(f"cannot read manifest: {exc.strerror}", where) from exc
-    except ValueError as exc:
+        data = read_regular(path, MAX_MANIFEST_BYTES)
+    except BadInputError as exc:
+        raise BadInputError(f"manifest {exc.message}", where) from exc
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
         raise BadInputError(f"not a JSON manifest ({exc})", where) from exc
     return manifest_from_json(raw, where)
 
@@ -171,7 +189,11 @@ def manifest_from_json(raw: object, where: str) -> Manifest:
             if "/" in name or name in ("", ".", ".."):
                 raise BadInputError(f"manifest portion {name!r} of {directory!r} is not a file name", where)
         portions[directory] = list(names)
+    placeholders = raw.get("placeholders", "none")
+    if placeholders not in PLACEHOLDER_MODES:
+        raise BadInputError(f"manifest placeholders {placeholders!r} is not one of {', '.join(PLACEHOLDER_MODES)}", where)
     return Manifest(
+        placeholders=placeholders,
         package=package,
         site_dir=site_dir.rstrip("/") or "/",
         namespaces=sorted(namespaces, key=lambda d: (d.count("/"), d)),
@@ -245,7 +267,7 @@ def summary(manifest: Manifest) -> str:
 
 
 __all__ = [
-    "DEFAULT_MANIFEST_DIR", "Manifest", "build_manifest", "check_inside_root", "check_package_name",
+    "DEFAULT_MANIFEST_DIR", "PLACEHOLDER_MODES", "Manifest", "build_manifest", "check_inside_root", "check_package_name",
     "default_manifest_path", "host_path", "load_manifest", "manifest_from_json", "namespace_name", "summary",
     "write_manifest",
 ]

@@ -7,14 +7,13 @@ when not understood), ``-P``, ``-n``, ``-X``, ``DH_OPTIONS``, ``DH_INTERNAL_OPTI
 profiles, architecture wildcards, compat checks, ``DH_VERBOSE``/``DH_QUIET``/``DH_NO_ACT`` and
 the per-package config file lookup behave exactly as for every other ``dh_*`` helper, error
 messages included, and cannot drift from the installed debhelper. The rest (echoing commands,
-autoscripts, the debhelper log) is small and follows ``Dh_Lib`` here.
+the debhelper log) is small and follows ``Dh_Lib`` here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ApplyError, BadInputError, UsageError
+from ..errors import BadInputError, UsageError
 
 # Reads the arguments the way every debhelper helper does, then says what it found. The
 # helper's own options are declared to Dh_Getopt, which then accepts them directly and
@@ -35,8 +34,18 @@ use Debian::Debhelper::Dh_Lib;
 use JSON::PP ();
 my $config_name = shift(@ARGV);
 my @own = @{ JSON::PP::decode_json(shift(@ARGV)) };
-my %values = map { $_ => [] } @own;
-init(options => { map { ("$_=s" => $values{$_}) } @own });
+my %values;
+my %spec;
+for my $own (@own) {
+    (my $name = $own) =~ s/!$//;
+    $values{$name} = [];
+    if ($own =~ /!$/) {  # a flag: --name or --no-name, reported as yes or no
+        $spec{"$name!"} = sub { push @{$values{$name}}, $_[1] ? "yes" : "no" };
+    } else {
+        $spec{"$name=s"} = $values{$name};
+    }
+}
+init(options => \%spec);
 inhibit_log();
 print JSON::PP->new->canonical->encode({
     packages => [map {
@@ -78,7 +87,8 @@ class DhOptions:
 def parse_options(tool: str, argv: Sequence[str], own_options: Sequence[str], config_name: str) -> DhOptions | None:
     """Parse like a debhelper helper. None: debhelper decided there is nothing to do here.
 
-    Every one of ``own_options`` takes a value and may be repeated (``--keep=A --keep=B``).
+    Every one of ``own_options`` takes a value and may be repeated (``--keep=A --keep=B``),
+    except a name ending in ``!``: a flag (``--name``, ``--no-name``), reported as yes or no.
     Raises DhExit with debhelper's exit code when Dh_Lib refuses the arguments; it has
     printed why.
     """
@@ -156,38 +166,7 @@ def error_line(tool: str, message: str) -> str:
     return f"{tool}: error: {message}"
 
 
-# -- autoscripts ----------------------------------------------------------------------------------
-
-
-def autoscript(options: DhOptions, package: str, script: str, snippet: str, version: str,
-               what: str) -> Path:
-    """Add a maintainer-script snippet as Dh_Lib's autoscript() does.
-
-    The snippet goes into ``debian/<package>.<script>.debhelper`` between debhelper's markers:
-    appended for postinst (and preinst), prepended for prerm and postrm, so that removal undoes
-    installation in reverse order. dh_installdeb later puts the file in place of #DEBHELPER#.
-    """
-    outfile = Path("debian") / f"{package}.{script}.debhelper"
-    block = f"# Automatically added by {options.tool}/{version}\n{snippet}"
-    if not block.endswith("\n"):
-        block += "\n"
-    block += "# End automatically added section\n"
-    prepend = script in ("prerm", "postrm") and outfile.exists()
-    verb = "Prepend" if prepend else "Append"
-    verbose_print(options, f'[META] {verb} autosnippet "{what}" to {script} [{outfile}]')
-    if options.no_act:
-        return outfile
-    try:
-        if prepend:
-            staged = outfile.with_name(outfile.name + ".new")
-            staged.write_text(block + outfile.read_text(encoding="utf-8"), encoding="utf-8")
-            os.replace(staged, outfile)
-        else:
-            with open(outfile, "a", encoding="utf-8") as handle:
-                handle.write(block)
-    except OSError as exc:
-        raise ApplyError(f"cannot write the maintainer-script snippet: {exc.strerror or exc}", str(outfile)) from exc
-    return outfile
+# -- the debhelper log -------------------------------------------------------------------------
 
 
 def write_log(options: DhOptions, packages: Sequence[str]) -> None:

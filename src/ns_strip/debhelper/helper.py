@@ -3,10 +3,10 @@
 For every staged site dir of the package (``debian/<pkg>/usr/lib/python3/dist-packages``
 and ``usr/lib/python3.X/{dist,site}-packages``) it runs ``ns-strip strip --root debian/<pkg>``.
 A package that then still has namespace directories gets its manifest
-(``/usr/share/ns-strip/manifests/<pkg>.json``, shipped in the package) and, as debhelper
-autoscripts, the maintainer-script snippets of ``ns-strip render debian``, which keep the
-registry's reference counts when the package is installed and removed. A package without
-namespaces is left without either.
+(``/usr/share/ns-strip/manifests/<pkg>.json``, shipped in the package). No maintainer-script
+snippets: python3-ns-strip's dpkg file trigger on that directory keeps the registry's
+reference counts, once per dpkg run for any number of packages. A package without namespaces
+gets no manifest.
 
 Each step is an ``ns-strip`` command run in this process through the command line's own
 parser, so ``DH_VERBOSE`` echoes exactly the command that runs, and what the commands do is
@@ -19,24 +19,23 @@ import argparse
 import dataclasses
 import importlib
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import __version__
 from ..cli import build_parser
-from ..cmd_render import DEBIAN_END, DEBIAN_START
 from ..cmd_scan import open_tree
 from ..errors import EXIT_ROLLED_BACK, BadInputError, NsStripError, UsageError
 from ..findings import Severity
 from ..manifest import (
     DEFAULT_MANIFEST_DIR,
+    PLACEHOLDER_MODES,
     Manifest,
     build_manifest,
     default_manifest_path,
     host_path,
 )
-from ..registry import PLACEHOLDER_MODES
 from ..report import LineLevel, Report
 from ..scan import scan
 from ..sources import Source, TreeSource
@@ -44,8 +43,9 @@ from . import dhlib
 
 TOOL = "dh_ns_strip"
 CONFIG_FILE = "ns-strip"  # debian/<pkg>.ns-strip
-OWN_OPTIONS = ("keep", "placeholders")
+OWN_OPTIONS = ("keep", "placeholders", "check-imports!")
 # Where Debian's Python puts packages; dh_python3 moves the versioned ones to the first.
+_YES_NO = ("yes", "no")
 SITE_DIR_PATTERNS = ("usr/lib/python3/dist-packages", "usr/lib/python3.*/dist-packages",
                      "usr/lib/python3.*/site-packages")
 
@@ -53,7 +53,8 @@ SITE_DIR_PATTERNS = ("usr/lib/python3/dist-packages", "usr/lib/python3.*/dist-pa
 @dataclasses.dataclass(frozen=True)
 class PackageSettings:
     keep: tuple[str, ...]  # --keep patterns for strip
-    placeholders: str  # the registry's placeholder mode
+    placeholders: str  # the registry's placeholder mode, recorded in the manifest
+    check_imports: bool = False  # strip --check-imports with each Python version built
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,14 +104,18 @@ def package_settings(options: dhlib.DhOptions, package: dhlib.DhPackage) -> Pack
     placeholders = given[-1] if given else "none"
     if placeholders not in PLACEHOLDER_MODES:
         raise UsageError(f"--placeholders {placeholders!r} is not one of {', '.join(PLACEHOLDER_MODES)}")
+    given_check = options.options.get("check-imports", [])
+    check_imports = bool(given_check) and given_check[-1] == "yes"
     if package.config is not None:
-        directives = {"keep": None, "placeholders": PLACEHOLDER_MODES}
+        directives = {"keep": None, "placeholders": PLACEHOLDER_MODES, "check-imports": _YES_NO}
         for name, value in dhlib.read_config(package.config, directives):
             if name == "keep":
                 keep.append(value)
-            else:
+            elif name == "placeholders":
                 placeholders = value
-    return PackageSettings(tuple(keep), placeholders)
+            else:
+                check_imports = value == "yes"
+    return PackageSettings(tuple(keep), placeholders, check_imports)
 
 
 def staged_site_dirs(tmpdir: Path) -> list[str]:
@@ -142,36 +147,66 @@ def process_package(options: dhlib.DhOptions, parser: argparse.ArgumentParser, w
         return
     keep_args = [f"--keep={pattern}" for pattern in settings.keep]
     dry_run = ["--dry-run"] if options.no_act else []
+    check_args = check_imports_arguments(parser, python_versions()) if settings.check_imports and not dry_run else []
     for site in site_dirs:
-        report = run_command(options, parser, ["strip", "--root", str(tmpdir), site, *keep_args, *dry_run])
+        report = run_command(options, parser, ["strip", "--root", str(tmpdir), site, *keep_args, *dry_run,
+                                               *check_args])
         show(options, package.name, site, report)
 
     manifest = namespace_manifest(package.name, tmpdir, site_dirs, lambda site: open_tree(site, str(tmpdir)))
     if manifest is None:
-        dhlib.verbose_print(options, f"# {package.name}: no namespace packages; no manifest, no scripts")
+        dhlib.verbose_print(options, f"# {package.name}: no namespace packages; no manifest")
         return
     installed_manifest = default_manifest_path(DEFAULT_MANIFEST_DIR, package.name)
     manifest_file = host_path(str(tmpdir), installed_manifest, "the manifest")
     manifest_command = ["manifest", "--root", str(tmpdir), manifest.site_dir, "--package", package.name]
+    if settings.placeholders != "none":
+        manifest_command += ["--placeholders", settings.placeholders]
     if options.no_act:
         dhlib.verbose_print(options, dhlib.escape_shell(["ns-strip", *manifest_command]))
     else:
         created = [d for d in _parents_below(manifest_file, tmpdir) if not d.exists()]
         run_command(options, parser, manifest_command)
         _set_shipped_modes(manifest_file, created)
+    # No maintainer-script snippets: python3-ns-strip's file trigger on the manifests directory
+    # brings the registry in line once per dpkg run, for every package that ships a manifest.
 
-    if options.no_scripts:
-        return
-    render_command = ["render", "debian"]
-    if not options.no_act:
-        render_command.append(str(manifest_file))  # checks the manifest just written
-    render_command += ["--package", package.name]
-    if settings.placeholders != "none":
-        render_command += ["--placeholders", settings.placeholders]
-    report = run_command(options, parser, render_command)
-    for snippet in report.data["snippets"]:
-        dhlib.autoscript(options, package.name, snippet["kind"], _unmarked(snippet["text"]), __version__,
-                         f"ns-strip registry ({snippet['kind']})")
+
+def check_imports_arguments(parser: argparse.ArgumentParser, versions: Sequence[str]) -> list[str]:
+    """``--check-imports --python /usr/bin/python3.X`` for strip, for the versions being built.
+
+    ``strip --check-imports`` is an opt-in of ns-strip's strip command; an ns-strip whose strip
+    has no such option is refused plainly rather than given an option it would reject. When
+    ``--python`` may be repeated every version is checked, else the first (the default one).
+    """
+    strip = _subparser(parser, "strip")
+    python = next((a for a in strip._actions if "--python" in a.option_strings), None)
+    if "--check-imports" not in strip._option_string_actions or python is None:
+        raise UsageError("--check-imports needs an ns-strip whose 'strip' has --check-imports and --python")
+    if not versions:
+        raise UsageError("--check-imports: no Python 3 version to check with (py3versions found none)")
+    chosen = versions if isinstance(python, argparse._AppendAction) else versions[:1]
+    arguments = ["--check-imports"]
+    for version in chosen:
+        arguments += ["--python", f"/usr/bin/{version}"]
+    return arguments
+
+
+def python_versions() -> list[str]:
+    """The Python 3 versions being built (``py3versions -s``: python3.11 ...), default first."""
+    found = []
+    for option in ("-d", "-s"):
+        try:
+            done = subprocess.run(["py3versions", option], capture_output=True, text=True, check=False)
+        except OSError:
+            continue
+        found += [v for v in done.stdout.split() if v not in found] if done.returncode == 0 else []
+    return found
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices[name]
 
 
 def namespace_manifest(package: str, tmpdir: Path, site_dirs: Sequence[str],
@@ -213,16 +248,6 @@ def show(options: dhlib.DhOptions, package: str, site: str, report: Report) -> N
             dhlib.verbose_print(options, line)
         else:
             dhlib.warning(options, line)
-
-
-def _unmarked(text: str) -> str:
-    """The snippet without render's own markers: autoscript() adds debhelper's."""
-    lines = text.splitlines(keepends=True)
-    if lines and lines[0].rstrip("\n") == DEBIAN_START:
-        lines = lines[1:]
-    if lines and lines[-1].rstrip("\n") == DEBIAN_END:
-        lines = lines[:-1]
-    return "".join(lines)
 
 
 def _parents_below(path: Path, top: Path) -> list[Path]:

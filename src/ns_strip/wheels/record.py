@@ -19,15 +19,24 @@ from typing import BinaryIO
 
 from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
+from packaging.utils import canonicalize_name
 
 from ..errors import BadInputError, ShippedJournalError
 from .archive import CHUNK, SIGNATURE_FILES, Member, check_local_header, installs_into_journal, member_chunks
 
 
-def validate_layout(wheel_file: WheelFile, label: str) -> tuple[str, str]:
+def validate_layout(wheel_file: WheelFile, names: Sequence[str], label: str) -> tuple[str, str]:
+    # installer 0.6 (Debian 12) checks the .dist-info directory with assert statements, which
+    # ``python -O`` drops: the two checks are made here first, with installer's messages.
+    dist_infos = {name.split("/", 1)[0] for name in names}
+    dist_infos = {name for name in dist_infos if name.endswith(".dist-info")}
+    if len(dist_infos) != 1:
+        raise BadInputError("Wheel doesn't contain exactly one .dist-info directory", label)
+    if canonicalize_name(next(iter(dist_infos)).rsplit("-", 2)[0]) != canonicalize_name(wheel_file.distribution):
+        raise BadInputError("Wheel .dist-info directory doesn't match wheel filename", label)
     try:
         dist_info_dir = wheel_file.dist_info_dir
-    except ValueError as exc:
+    except (ValueError, AssertionError) as exc:
         raise BadInputError(getattr(exc, "reason", str(exc)), label) from exc
     return dist_info_dir, wheel_file.data_dir
 

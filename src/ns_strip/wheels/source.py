@@ -110,7 +110,7 @@ class WheelSource:
                 raise BadInputError(f"not a readable zip archive ({reason(exc)})", shown) from exc
             members = validate_members(archive, handle, shown)
             wheel_file = WheelFile(archive)
-            dist_info_dir, data_dir = validate_layout(wheel_file, shown)
+            dist_info_dir, data_dir = validate_layout(wheel_file, archive.namelist(), shown)
             record = members.get(f"{dist_info_dir}/RECORD")
 
             def read_record() -> str:

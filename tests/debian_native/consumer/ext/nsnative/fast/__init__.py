@@ -1,0 +1,3 @@
+from ._speedups import answer
+
+NAME = 'fast'
