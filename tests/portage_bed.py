@@ -197,7 +197,8 @@ class PortageBed:
         # Links, not copies: Gentoo's eclasses stay where they are.
         for eclass in sorted(self.eclass_dir.glob("*.eclass")):
             (eclasses / eclass.name).symlink_to(eclass)
-        (eclasses / "ns-strip.eclass").symlink_to(SNIPPETS / "ns-strip.eclass")
+        # A copy of the project's own eclass: pkgcheck scans only files inside the repository.
+        shutil.copyfile(SNIPPETS / "ns-strip.eclass", eclasses / "ns-strip.eclass")
 
     def _write_config(self) -> None:
         etc = self.config_root / "etc" / "portage"

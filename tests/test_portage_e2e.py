@@ -283,3 +283,53 @@ def test_ns_strip_ebuild_builds_from_its_sdist(bed: PortageBed, root: Path, tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Stripping pkgutil-style namespace nsx (nsx/__init__.py)" in result.stdout
     assert not (pkg / "nsx" / "__init__.py").exists()
+
+
+# -- pkgcheck --------------------------------------------------------------------------------
+
+# What pkgcheck reports on the examples and the eclass in a scratch repository, and why each
+# applies only in Gentoo's main repository (::gentoo), or needs it as a master.
+ALLOWED_PKGCHECK = {
+    # dev-lang/python, dev-python/gpep517, more-itertools … are packages of ::gentoo.
+    "NonexistentDeps": "the dependencies are packages of ::gentoo",
+    "NonsolvableDepsInStable": "the dependencies are packages of ::gentoo",
+    "NonsolvableDepsInDev": "the dependencies are packages of ::gentoo",
+    "UnknownLicense": "licenses/ of ::gentoo holds MIT and ZPL",
+    "UnknownUseFlags": "python_targets_* are described in ::gentoo's profiles/desc",
+    "MissingRemoteId": "remote-id goes in the package's metadata.xml, which each repository writes",
+}
+# pkgcheck's GentooRepoCheck checks, skipped outside ::gentoo: what they would say.
+GENTOO_ONLY_PKGCHECK = {
+    "NonGentooAuthorsCopyright": "::gentoo files say '# Copyright YEAR Gentoo Authors'",
+    "InvalidLicenseHeader": "::gentoo files are GPL-2 ('# Distributed under the terms of the GNU General Public License v2')",
+}
+
+
+def pkgcheck(bed: PortageBed, *argv: str) -> list[tuple[str, str]]:
+    result = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "pkgcheck"), "scan", "--cache-dir", str(bed.base / "pkgcheck-cache"),
+         "-R", "FormatReporter", "--format", "{name}|{desc}", *argv],
+        capture_output=True, text=True, cwd=bed.repo, timeout=300,
+        env={**os.environ, "HOME": str(bed.base)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [tuple(line.split("|", 1)) for line in result.stdout.splitlines() if "|" in line]
+
+
+def test_pkgcheck_reports_only_main_repo_checks(bed: PortageBed, tmp_path: Path) -> None:
+    if not (Path(sys.prefix) / "bin" / "pkgcheck").is_file():
+        missing("pkgcheck is not installed (.ci/setup.d/50-gentoo.sh installs 0.10.37)")
+    sdist = build_own_sdist(tmp_path / "sdist")
+    bed.add_distfile(sdist)
+    targets = []
+    for path in sorted(EXAMPLES.glob("*.ebuild")):
+        ebuild = bed.add_ebuild(path, f"dev-python/{path.stem}")
+        bed.ebuild(ebuild, "manifest", root=tmp_path / "unused")
+        targets.append(f"dev-python/{ebuild.parent.name}")
+    results = pkgcheck(bed, *targets, "eclass/ns-strip.eclass")
+    unexpected = [r for r in results if r[0] not in ALLOWED_PKGCHECK]
+    assert not unexpected, unexpected
+    assert {name for name, _ in results} >= {"NonexistentDeps", "UnknownLicense"}  # the scan did run
+
+    forced = pkgcheck(bed, "-c", "EbuildHeaderCheck,EclassHeaderCheck", *targets, "eclass/ns-strip.eclass")
+    assert {name for name, _ in forced} == set(GENTOO_ONLY_PKGCHECK), forced
