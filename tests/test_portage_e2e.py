@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,17 @@ def assert_bytecode_consistent(root: Path, prefix: str = "/usr") -> None:
 def assert_imports(bed: PortageBed, site: Path, statements: str) -> None:
     result = import_in(site, statements, bed.pylib, VENV_SITE)
     assert result.returncode == 0, result.stderr
+
+
+def test_eclass_dir_is_found_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NS_STRIP_GENTOO_ECLASSES", str(tmp_path))
+    assert find_eclass_dir() is None  # no distutils-r1.eclass there
+    (tmp_path / "distutils-r1.eclass").write_text("")
+    assert find_eclass_dir() == tmp_path
+    monkeypatch.delenv("NS_STRIP_GENTOO_ECLASSES")
+    found = find_eclass_dir()
+    assert found is None or (found.parts[-3:] == ("shared", "gentoo", "eclass")
+                             and SNIPPETS.parents[1].is_relative_to(found.parents[2]))
 
 
 @pytest.fixture
@@ -259,6 +271,10 @@ def test_prefix_keeps_files_and_registry_under_eroot(bed: PortageBed, root: Path
 def test_ns_strip_ebuild_builds_from_its_sdist(bed: PortageBed, root: Path, tmp_path: Path) -> None:
     sdist = build_own_sdist(tmp_path / "sdist")
     version = sdist_version(sdist)
+    # Gentoo's eclasses are test data read from outside: never part of the project.
+    with tarfile.open(sdist) as archive:
+        shipped = {Path(name).name for name in archive.getnames()}
+    assert not shipped & {path.name for path in bed.eclass_dir.glob("*.eclass")}
     templates = sorted(EXAMPLES.glob("ns-strip-*.ebuild"))
     assert [t.name for t in templates] == [f"ns-strip-{version}.ebuild"], "rename the ebuild with the release"
     bed.add_distfile(sdist)
