@@ -231,16 +231,27 @@ def registry_packages(eroot: Path) -> list[str]:
     return sorted(entry["name"] for entry in json.loads(result.stdout)["packages"])
 
 
-def test_registry_helpers_follow_merge_and_unmerge(bed: PortageBed, root: Path) -> None:
+def test_registry_helpers_follow_merge_upgrade_and_unmerge(bed: PortageBed, root: Path) -> None:
     ebuild = example(bed, "zope-event-5.0")
     merged = bed.merge(ebuild, root)
     name = f"dev-python.zope-event.{PYTHON_IMPL}"
     assert f"Registered {name} (zope used by 1)" in merged.log
     assert (root / "usr/share/ns-strip/manifests" / f"{name}.json").is_file()
     assert registry_packages(root) == [name]
-    log = bed.unmerge(ebuild, root)
+
+    # An upgrade: the old version's pkg_postrm (REPLACED_BY_VERSION set) leaves the
+    # registration alone, the new one's pkg_postinst registers again.
+    upgrade = bed.add_ebuild(ebuild.read_text(), "dev-python/zope-event-5.0-r2")
+    upgraded = bed.merge(upgrade, root)
+    assert f"Re-registered {name} (zope used by 1)" in upgraded.log
+    assert "Unregistered" not in upgraded.log
+    assert bed.installed(root) == ["dev-python/zope-event-5.0-r2"]
+    assert registry_packages(root) == [name]
+
+    log = bed.unmerge(upgrade, root)
     assert f"Unregistered {name}" in log
     assert registry_packages(root) == []
+    assert not (root / SITE.lstrip("/") / "zope").exists()
 
 
 def test_prefix_keeps_files_and_registry_under_eroot(bed: PortageBed, root: Path) -> None:
@@ -263,6 +274,28 @@ def test_prefix_keeps_files_and_registry_under_eroot(bed: PortageBed, root: Path
     assert f"Unregistered {name}" in log
     assert registry_packages(eroot) == []
     assert not (site / "zope").exists()
+
+
+def test_check_imports_is_passed_when_asked(bed: PortageBed, root: Path) -> None:
+    """NS_STRIP_CHECK_IMPORTS=1 reaches ns-strip strip as --check-imports --python ${PYTHON}: an
+    ns-strip that has the option strips and checks; one that has not stops the build with the
+    eclass's usage-error message, before anything is stripped."""
+    text = (EXAMPLES / "jaraco-functools-3.0.0.ebuild").read_text()
+    text = text.replace("\ninherit distutils-r1", "\nNS_STRIP_CHECK_IMPORTS=1\ninherit distutils-r1")
+    assert "NS_STRIP_CHECK_IMPORTS=1" in text
+    ebuild = bed.add_ebuild(text, "dev-python/jaraco-functools-3.0.0-r1")
+    helped = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--help"], capture_output=True, text=True)
+    if "--check-imports" in helped.stdout:
+        merged = bed.merge(ebuild, root)
+        assert stripped_lines(merged.log) == ["Stripping pkgutil-style namespace jaraco (jaraco/__init__.py)"]
+    else:
+        bed.ebuild(ebuild, "manifest", root=root)
+        failed = bed.ebuild(ebuild, "clean", "install", root=root, check=False)
+        output = failed.stdout + failed.stderr
+        assert failed.returncode != 0
+        assert "--check-imports" in output
+        assert "ns-strip: usage error (check NS_STRIP_KEEP, NS_STRIP_ARGS and NS_STRIP_CHECK_IMPORTS)" in output
+        assert stripped_lines(output) == []
 
 
 # -- ns-strip itself -------------------------------------------------------------------------
