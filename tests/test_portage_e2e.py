@@ -368,17 +368,19 @@ def pkgcheck(bed: PortageBed, *argv: str) -> list[tuple[str, str]]:
 def test_pkgcheck_reports_only_main_repo_checks(bed: PortageBed, tmp_path: Path) -> None:
     if not (Path(sys.prefix) / "bin" / "pkgcheck").is_file():
         missing("pkgcheck is not installed (.ci/setup.d/50-gentoo.sh installs 0.10.37)")
-    sdist = build_own_sdist(tmp_path / "sdist")
-    bed.add_distfile(sdist)
+    # A repository of its own, holding the examples and nothing the other tests add.
+    scratch = PortageBed(tmp_path / "pkgcheck", bed.eclass_dir)
+    for distfile in [*bed.distdir.iterdir(), build_own_sdist(tmp_path / "sdist")]:
+        scratch.add_distfile(distfile)
     targets = []
     for path in sorted(EXAMPLES.glob("*.ebuild")):
-        ebuild = bed.add_ebuild(path, f"dev-python/{path.stem}")
-        bed.ebuild(ebuild, "manifest", root=tmp_path / "unused")
+        ebuild = scratch.add_ebuild(path, f"dev-python/{path.stem}")
+        scratch.ebuild(ebuild, "manifest", root=tmp_path / "unused")
         targets.append(f"dev-python/{ebuild.parent.name}")
-    results = pkgcheck(bed, *targets, "eclass/ns-strip.eclass")
+    results = pkgcheck(scratch, *targets, "eclass/ns-strip.eclass")
     unexpected = [r for r in results if r[0] not in ALLOWED_PKGCHECK]
     assert not unexpected, unexpected
     assert {name for name, _ in results} >= {"NonexistentDeps", "UnknownLicense"}  # the scan did run
 
-    forced = pkgcheck(bed, "-c", "EbuildHeaderCheck,EclassHeaderCheck", *targets, "eclass/ns-strip.eclass")
+    forced = pkgcheck(scratch, "-c", "EbuildHeaderCheck,EclassHeaderCheck", *targets, "eclass/ns-strip.eclass")
     assert {name for name, _ in forced} == set(GENTOO_ONLY_PKGCHECK), forced
