@@ -222,6 +222,28 @@ def test_two_portions_side_by_side_then_unmerged(bed: PortageBed, root: Path) ->
     assert not site.exists() or not list(site.iterdir())
 
 
+def test_without_ns_strip_portage_refuses_the_second_portion(bed: PortageBed, root: Path) -> None:
+    """What the eclass saves a Gentoo developer from: the same two ebuilds without the
+    ns-strip call both install jaraco/__init__.py, and Portage (FEATURES=protect-owned, on by
+    default) refuses to merge the second over the first's files."""
+    unstripped = {}
+    for atom, source in (("dev-python/jaraco-functools-3.0.0-r90", example(bed, "jaraco-functools-3.0.0")),
+                         ("dev-python/jaraco-classes-3.1.0-r90", jaraco_classes(bed))):
+        text = source.read_text().replace("\tns-strip_python_compile\n", "")
+        assert "ns-strip_python_compile" not in text
+        unstripped[atom] = bed.add_ebuild(text, atom)
+    first, second = unstripped.values()
+    bed.merge(first, root)
+    assert (root / SITE.lstrip("/") / "jaraco" / "__init__.py").is_file()
+    bed.ebuild(second, "manifest", root=root)
+    refused = bed.ebuild(second, "clean", "install", "qmerge", root=root, check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output[-3000:]
+    assert "Detected file collision(s)" in output, output[-3000:]
+    assert f"{SITE}/jaraco/__init__.py" in output
+    assert bed.installed(root) == ["dev-python/jaraco-functools-3.0.0-r90"]
+
+
 def registry_packages(eroot: Path) -> list[str]:
     db = eroot / "var" / "lib" / "ns-strip" / "registry.sqlite3"
     assert db.is_file(), f"no registry at {db}"
