@@ -74,6 +74,8 @@ def fetch_distfile(requirement: str, cache: Path) -> Path:
     """One pinned sdist from PyPI, checked against its hash."""
     name, sha256 = DISTFILES[requirement]
     path = cache / name
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        path.unlink()  # a download cut short: fetch it again
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
@@ -231,9 +233,10 @@ class PortageBed:
             gtar.symlink_to(tar)
         # The eclasses run ${BROOT}/usr/bin/python3.X; a wrapper keeps the venv (a link would lose it).
         wrapper = self.broot / "usr" / "bin" / PYTHON_IMPL
-        if not wrapper.exists():
+        text = f'#!/bin/sh\nexec {self.broot / "bin" / PYTHON_IMPL} "$@"\n'
+        if not wrapper.is_file() or wrapper.read_text() != text:
             wrapper.parent.mkdir(parents=True, exist_ok=True)
-            wrapper.write_text(f'#!/bin/sh\nexec {self.broot / "bin" / PYTHON_IMPL} "$@"\n')
+            wrapper.write_text(text)
             wrapper.chmod(0o755)
 
     # -- running Portage ---------------------------------------------------------------------

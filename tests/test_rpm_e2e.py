@@ -86,6 +86,8 @@ class RpmBed:
     def wheel(self, requirement: str) -> Path:
         name, sha256 = WHEELS[requirement]
         path = self.cache / name
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+            path.unlink()  # a download cut short: fetch it again
         if not path.is_file():
             result = subprocess.run(
                 [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
