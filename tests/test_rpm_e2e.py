@@ -212,3 +212,79 @@ def test_without_ns_strip_rpm_reports_the_conflict(rpm_bed: RpmBed, tmp_path: Pa
     assert_imports(rpm_bed, clean, "import jaraco.functools, jaraco.classes.properties")
     clean.run("-e", "stripped-jaraco-functools", "stripped-jaraco-classes", check=True)
     assert not (clean.site / "jaraco").exists()
+
+
+HOSTILE_NAMES = [
+    "pct%name.py", "pct%{name}.py", "br[1].py", "st*r.py", "q?.py", "b{a,b}.py", "back\\slash.py",
+    'dq"x.py', "sp ace.py", 'sp "q".py', "dollar$x.py", "caf\u00e9.py",
+    # what a glob of the names above would wrongly match
+    "br1.py", "stXr.py", "qZ.py", "ba.py", "bb.py", "sp a%.py",
+]
+
+
+@pytest.mark.parametrize("form", ["printed", "file"])
+def test_file_names_rpm_would_glob_or_expand(rpm_bed: RpmBed, tmp_path: Path, form: str) -> None:
+    """rpmbuild expands macros in %files (a -f list several times) and globs entries: every
+    rendered entry must name exactly its own file."""
+    name = f"hostile-{form}"
+    stage = tmp_path / "stage"
+    site = stage / SITE.lstrip("/")
+    (site / "nsx" / "we[i]rd%dir").mkdir(parents=True)
+    (site / "nsx" / "__init__.py").write_text("__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n")
+    (site / "nsx" / "we[i]rd%dir" / "__init__.py").write_text("")
+    for file_name in HOSTILE_NAMES:
+        (site / "nsx" / file_name).write_text(f"# {file_name}\n")
+    (site / "nsx" / "weird%dir").mkdir()  # what the owned directory's glob would match
+    (site / "nsx" / "weird%dir" / "__init__.py").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    stripped = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--root", str(stage), SITE,
+                               "--manifest-package", name], capture_output=True, text=True, env=env)
+    assert stripped.returncode == 0, stripped.stdout + stripped.stderr
+    manifest = stage / "usr/share/ns-strip/manifests" / f"{name}.json"
+    expected = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+    spec = tmp_path / f"{name}.spec"
+    text = (f"%global __os_install_post %{{nil}}\nName: {name}\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\n"
+            f"BuildArch: noarch\nAutoReqProv: no\n%description\nt\n%install\ncp -a {stage}/. %{{buildroot}}/\n")
+    if form == "printed":
+        rendered = subprocess.run([sys.executable, "-m", "ns_strip", "render", "rpm", str(manifest)],
+                                  capture_output=True, text=True, env=env)
+        assert rendered.returncode == 0, rendered.stderr
+        text += rendered.stdout
+    else:
+        build_dir = rpm_bed.topdir / "BUILD"
+        rendered = subprocess.run([sys.executable, "-m", "ns_strip", "render", "rpm", str(manifest),
+                                   "-o", str(build_dir)], capture_output=True, text=True, env=env)
+        assert rendered.returncode == 0, rendered.stderr
+        text += f"%files -f {name}.files\n"
+    spec.write_text(text)
+    built = subprocess.run(["rpmbuild", "-bb", "--define", f"_topdir {rpm_bed.topdir}", str(spec)],
+                           capture_output=True, text=True, env=env, timeout=300)
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output[-4000:]
+    assert "listed twice" not in output, output[-4000:]
+    rpm = rpm_bed.topdir / "RPMS" / "noarch" / f"{name}-1-1.noarch.rpm"
+    packaged = subprocess.run(["rpm", "-qlp", "--qf", "", str(rpm)], capture_output=True, text=True, check=True)
+    files = sorted(line.lstrip("/") for line in packaged.stdout.splitlines()
+                   if (stage / line.lstrip("/")).is_file())
+    assert files == expected
+
+
+def test_file_name_rpm_cannot_package_is_bad_input(tmp_path: Path) -> None:
+    """rpmbuild refuses a control character in a file name ("Illegal character"): render says so
+    before a spec is written, naming the file (exit 3)."""
+    site = tmp_path / SITE.lstrip("/")
+    (site / "nsx").mkdir(parents=True)
+    (site / "nsx" / "__init__.py").write_text("__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n")
+    (site / "nsx" / "tab\tname.py").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--root", str(tmp_path), SITE,
+                           "--manifest-package", "ctl"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = tmp_path / "usr/share/ns-strip/manifests/ctl.json"
+    rendered = subprocess.run([sys.executable, "-m", "ns_strip", "render", "rpm", str(manifest), "-o", str(tmp_path)],
+                              capture_output=True, text=True, env=env)
+    assert rendered.returncode == 3, rendered.stdout + rendered.stderr
+    assert len(rendered.stderr.strip().splitlines()) == 1
+    assert rendered.stderr == (f"ns-strip: error: {SITE}/nsx/tab\\tname.py: rpm cannot package a file whose name "
+                               "holds a control character\n")
+    assert not (tmp_path / "ctl.files").exists()
