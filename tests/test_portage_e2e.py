@@ -243,6 +243,14 @@ def test_without_ns_strip_portage_refuses_the_second_portion(bed: PortageBed, ro
     assert f"{SITE}/jaraco/__init__.py" in output
     assert bed.installed(root) == ["dev-python/jaraco-functools-3.0.0-r90"]
 
+    # The old way out, a hand "rm …/jaraco/__init__.py", leaves its bytecode: gpep517's
+    # verify-pyc (Gentoo's QA check) reports it as stray.
+    (root / SITE.lstrip("/") / "jaraco" / "__init__.py").unlink()
+    verified = subprocess.run([sys.executable, "-m", "gpep517", "verify-pyc", "--destdir", str(root), "--prefix", "/usr"],
+                              capture_output=True, text=True, timeout=120)
+    stray = sorted(line for line in verified.stdout.splitlines() if line.startswith("stray:"))
+    assert len(stray) == 3 and all("/jaraco/__pycache__/__init__." in line for line in stray), verified.stdout
+
 
 def registry_packages(eroot: Path) -> list[str]:
     db = eroot / "var" / "lib" / "ns-strip" / "registry.sqlite3"
