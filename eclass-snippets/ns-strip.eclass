@@ -12,22 +12,28 @@
 # @SUPPORTED_EAPIS: 8
 # @BLURB: Strip legacy Python namespace package files with ns-strip
 # @DESCRIPTION:
-# distutils-r1.eclass strips the setuptools namespaces that a package
-# declares in namespace_packages.txt, and the matching -nspkg.pth files.
-# Everything else, pkgutil-style __init__.py files and pkg_resources-style
-# ones that are not declared, is left to a hand-written
-# "rm .../jaraco/__init__.py || die" in each ebuild.  This eclass turns
-# that into one call of ns-strip(1), which finds namespace packages of
-# every style by their syntax tree, removes the pure legacy files and
-# their bytecode, keeps the dist-info RECORD true, and keeps (with a
-# warning that names the blocking lines) hybrid __init__.py files that
-# also run other code.
+# distutils-r1.eclass strips only the setuptools namespaces that a package
+# declares: it removes namespace_packages.txt and the -nspkg.pth files in
+# _distutils-r1_post_python_install, after the ebuild's python_install, and
+# dies if an -nspkg.pth is left.  Everything else, pkgutil-style
+# __init__.py files and pkg_resources-style ones that are not declared, is
+# left to a hand-written "rm .../jaraco/__init__.py || die" in each ebuild,
+# which leaves their bytecode behind.  This eclass turns that into one call
+# of ns-strip(1), which finds namespace packages of every style by their
+# syntax tree, removes the pure legacy files and their bytecode, and keeps
+# (with a warning that names the blocking lines) hybrid __init__.py files
+# that also run other code.
 #
-# Call ns-strip_python_compile after distutils-r1_python_compile, so the
-# tests already see PEP 420 namespaces; ns-strip_python_install is for
-# ebuilds that install into ${D} by other means.  Running after
-# distutils-r1's own stripping, or twice, is harmless: a stripped tree
-# is left unchanged.
+# What happens in which phase under Portage, per implementation:
+# distutils-r1_python_compile builds the wheel, installs it into
+# ${BUILD_DIR}/install with bytecode of every optimization level and
+# deletes *.dist-info/RECORD; ns-strip_python_compile, called right after
+# it, strips that tree, so the tests see PEP 420 namespaces;
+# distutils-r1_python_install merges the tree into ${D}; then
+# _distutils-r1_post_python_install strips what is still declared (with
+# ns-strip first, nothing).  ns-strip_python_install strips ${D} instead,
+# for ebuilds that install by other means.  Running ns-strip after
+# distutils-r1's own stripping, or twice, gives the same image.
 # @EXAMPLE:
 #
 # @CODE
@@ -75,6 +81,16 @@ _NS_STRIP_ECLASS=1
 # to silence the hybrid warning of a file that is known and reported
 # upstream.
 
+# @ECLASS_VARIABLE: NS_STRIP_CHECK_IMPORTS
+# @DEFAULT_UNSET
+# @DESCRIPTION:
+# When non-empty, "ns-strip strip" gets --check-imports (and --python
+# "${PYTHON}" inside a python_compile or python_install phase): after
+# stripping, it imports every top-level name and namespace portion with
+# the target interpreter and rolls back (exit status 4, which dies) if
+# something that imported before fails after.  It needs an ns-strip that
+# knows --check-imports; the build dies with a usage error otherwise.
+
 # @ECLASS_VARIABLE: NS_STRIP_STRICT
 # @USER_VARIABLE
 # @DEFAULT_UNSET
@@ -86,8 +102,9 @@ _NS_STRIP_ECLASS=1
 # @ECLASS_VARIABLE: NS_STRIP_MANIFEST_DIR
 # @DESCRIPTION:
 # Where ns-strip_install_manifest installs the package's namespace
-# manifests and where the registry helpers find them, below ${EPREFIX}.
-# It is also the default of "ns-strip registry rebuild".
+# manifests and where the registry helpers find them, below ${EPREFIX}
+# (in ${ED} at build time, in ${EROOT} once merged).  It is also the
+# default of "ns-strip registry rebuild".
 : "${NS_STRIP_MANIFEST_DIR:=/usr/share/ns-strip/manifests}"
 
 # The package manager reads these; eclass values add to the ebuild's.
@@ -147,6 +164,10 @@ ns-strip_sitedir() {
 	for pattern in "${NS_STRIP_KEEP[@]}"; do
 		args+=( --keep "${pattern}" )
 	done
+	if [[ ${NS_STRIP_CHECK_IMPORTS} ]]; then
+		args+=( --check-imports )
+		[[ ${PYTHON} ]] && args+=( --python "${PYTHON}" )
+	fi
 	args+=( "${NS_STRIP_ARGS[@]}" )
 
 	local status=0
@@ -161,7 +182,7 @@ ns-strip_sitedir() {
 			ewarn "ns-strip reported error-level findings in ${sitedir}; the files named"
 			ewarn "above were kept.  Set NS_STRIP_STRICT=1 to make this fatal."
 			;;
-		2) die "ns-strip: usage error (check NS_STRIP_KEEP and NS_STRIP_ARGS)" ;;
+		2) die "ns-strip: usage error (check NS_STRIP_KEEP, NS_STRIP_ARGS and NS_STRIP_CHECK_IMPORTS)" ;;
 		3) die "ns-strip: malformed or unsafe input in ${root}${sitedir}; nothing was changed" ;;
 		4) die "ns-strip failed part-way in ${root}${sitedir} and rolled back (or left a journal for the next run)" ;;
 		127) die "ns-strip: command not found (is dev-python/ns-strip in BDEPEND?)" ;;
@@ -281,10 +302,12 @@ ns-strip_install_manifest() {
 	_NS_STRIP_PACKAGES=()
 	for dir in "${ED}"/usr/lib*/{python,pypy}*/site-packages; do
 		[[ -d ${dir} ]] || continue
-		sitedir=${dir#"${D}"}
+		# Paths below ${EPREFIX}: the registry helpers treat ${EROOT} as the
+		# root of the system, so a Prefix keeps its registry to itself.
+		sitedir=${dir#"${ED}"}
 		name=$(_ns-strip_registry_name "${sitedir}")
-		_ns-strip_run manifest --root "${D}" "${sitedir}" --package "${name}" \
-			--manifest-dir "${EPREFIX}${NS_STRIP_MANIFEST_DIR}" ||
+		_ns-strip_run manifest --root "${ED}" "${sitedir}" --package "${name}" \
+			--manifest-dir "${NS_STRIP_MANIFEST_DIR}" ||
 			die "ns-strip manifest failed for ${sitedir}"
 		_NS_STRIP_PACKAGES+=( "${name}" )
 	done
@@ -295,8 +318,9 @@ ns-strip_install_manifest() {
 # @DESCRIPTION:
 # Register the manifests that ns-strip_install_manifest installed, so the
 # registry counts which installed packages use each namespace directory
-# (again on an upgrade).  Does nothing when ns-strip or its registry
-# command is not installed, or when no manifest was installed.
+# (again on an upgrade).  The registry is the one below ${EROOT}, so a
+# Prefix has its own.  Does nothing when ns-strip or its registry command
+# is not installed, or when no manifest was installed.
 ns-strip_pkg_postinst() {
 	debug-print-function "${FUNCNAME}" "$@"
 
@@ -305,8 +329,8 @@ ns-strip_pkg_postinst() {
 	for name in "${_NS_STRIP_PACKAGES[@]}"; do
 		# The files are merged already: failing the merge now would not undo
 		# that, so a registry that could not be updated is reported instead.
-		_ns-strip_run registry add --root "${ROOT:-/}" "${name}" \
-			"${EPREFIX}${NS_STRIP_MANIFEST_DIR}/${name}.json" ||
+		_ns-strip_run registry add --root "${EROOT:-/}" "${name}" \
+			"${NS_STRIP_MANIFEST_DIR}/${name}.json" ||
 			ewarn "ns-strip registry add failed for ${name}; see 'ns-strip registry verify'"
 	done
 }
@@ -326,7 +350,7 @@ ns-strip_pkg_postrm() {
 	_ns-strip_has_command registry || return 0
 	local name
 	for name in "${_NS_STRIP_PACKAGES[@]}"; do
-		_ns-strip_run registry remove --root "${ROOT:-/}" "${name}" ||
+		_ns-strip_run registry remove --root "${EROOT:-/}" "${name}" ||
 			ewarn "ns-strip registry remove failed for ${name}; see 'ns-strip registry verify'"
 	done
 }

@@ -183,7 +183,9 @@ def test_gentoo_snippet_runs_with_portage_variables(system: System, tmp_path: Pa
     )
 
     def phase(*argv: str, **extra: str) -> None:
-        env = subprocess_env(PATH=path_with_ns_strip, ROOT=str(system.root), EPREFIX="", **extra)
+        # A Prefix: the registry and the manifests are below EROOT, not ROOT.
+        env = subprocess_env(PATH=path_with_ns_strip, ROOT=str(system.root / "not-eroot"), EPREFIX="/gentoo-prefix",
+                             EROOT=str(system.root), **extra)
         done = subprocess.run(["sh", str(harness), str(snippet), *argv], env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0 and done.stderr == "", done.stderr
 

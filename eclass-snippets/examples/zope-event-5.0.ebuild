@@ -2,32 +2,32 @@
 # Distributed under the terms of the MIT license
 # shellcheck shell=bash disable=SC2034
 
-# Example: a pkg_resources-style namespace that setup.py does not declare
-# in namespace_packages, so no namespace_packages.txt names it and
-# distutils-r1 leaves zope/__init__.py in place:
-#	try:
-#	    __import__('pkg_resources').declare_namespace(__name__)
-#	except ImportError:
-#	    from pkgutil import extend_path
-#	    __path__ = extend_path(__path__, __name__)
-# ns-strip strips it (the pkgutil fallback does not make it a hybrid).
-# When setup.py does declare the namespace, distutils-r1 strips it first
-# and ns-strip finds nothing left to do: calling it is still harmless.
+# Example: a setuptools namespace declared with namespace_packages=['zope'].
+# setuptools does not install zope/__init__.py for it; the wheel holds
+# zope.event-5.0-py3.X-nspkg.pth and a namespace_packages.txt instead.
+# ns-strip_python_compile removes both right after the wheel is installed,
+# so the tests see a PEP 420 namespace; distutils-r1 would otherwise remove
+# them itself after python_install, and the image is the same either way.
 #
 # This example also records the package in the ns-strip registry, which
-# keeps per-namespace bookkeeping on the installed system; the helpers do
-# nothing where ns-strip has no registry command.
+# keeps per-namespace bookkeeping on the installed system.
 
 EAPI=8
 
 DISTUTILS_USE_PEP517=setuptools
-PYTHON_COMPAT=( python3_{11..13} )
 NS_STRIP_REGISTRY=1
+# The sdist is zope.event-5.0.tar.gz, not the normalized zope_event-5.0.tar.gz.
+PYPI_NO_NORMALIZE=1
+PYPI_PN=${PN/-/.}
+PYTHON_COMPAT=( python3_{11..13} )
 
 inherit distutils-r1 ns-strip pypi
 
 DESCRIPTION="Very basic event publishing system"
-HOMEPAGE="https://github.com/zopefoundation/zope.event"
+HOMEPAGE="
+	https://github.com/zopefoundation/zope.event/
+	https://pypi.org/project/zope.event/
+"
 
 LICENSE="ZPL"
 SLOT="0"

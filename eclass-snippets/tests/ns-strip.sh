@@ -2,9 +2,11 @@
 # Copyright 2026 ns-strip developers
 # Distributed under the terms of the MIT license
 #
-# Tests of ns-strip.eclass and of the example ebuilds, in the manner of Gentoo's eclass/tests:
-# the eclass functions run in bash against the real ns-strip on trees installed the way
-# distutils-r1 installs them, from wheels that setuptools builds here.
+# Tests of ns-strip.eclass in the manner of Gentoo's eclass/tests: the eclass functions run in
+# bash against the real ns-strip on trees installed the way distutils-r1 installs them, from
+# wheels that setuptools builds here, with stand-ins for distutils-r1 that follow the real
+# one's phase order.  The example ebuilds, and the eclass with the real distutils-r1, are built
+# under real Portage by tests/test_portage_e2e.py.
 #
 # usage: ns-strip.sh [--list | TEST...]     (no TEST: run them all)
 # environment: PYTHON (default python3) builds and installs the wheels and must have build,
@@ -19,7 +21,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/tests-common.sh" || exit 1
 
 PYTHON=${PYTHON:-python3}
 WHEELS=${NS_STRIP_TEST_WHEELS:-${tmpdir}/wheels}
-EXAMPLES=${TESTS_DIR}/../examples
 
 inherit ns-strip
 
@@ -219,15 +220,30 @@ site_in() {
 
 # -- stand-ins for distutils-r1 --------------------------------------------------------------
 
-# What distutils-r1 does to namespaces in PEP 517 mode: for every namespace_packages.txt in a
-# dist-info it says "Stripping pkg_resources-style namespace NAME" per line and removes the
-# file, and then, if there was any, removes every *-nspkg.pth. RECORD is not updated.
-distutils_r1_strip_declared() {
-	local sitedir=${1} txt ns had_any=
+# What the real distutils-r1 does, in its order (tests/test_portage_e2e.py checks it under
+# Portage): distutils-r1_python_compile installs the wheel into ${BUILD_DIR}/install and
+# deletes *.dist-info/RECORD; the ebuild's python_compile goes on (ns-strip_python_compile);
+# distutils-r1_python_install merges the tree into ${D}; after the ebuild's python_install,
+# _distutils-r1_post_python_install strips the declared namespaces in ${D}: for every
+# namespace_packages.txt it says "Stripping pkg_resources-style namespace NAME" per line and
+# removes the file, then, if there was any, every *-nspkg.pth; a *-nspkg.pth still left
+# in ${ED} is fatal.
+
+# TEST_PROJECTS: what the package under test builds.
+distutils-r1_python_compile() {
+	install_wheels "${BUILD_DIR}/install" "${TEST_PROJECTS[@]}"
+	rm -f "${BUILD_DIR}/install${TEST_SITEDIR}"/*.dist-info/RECORD || die
+}
+distutils-r1_python_install() {
+	mkdir -p "${D}" || die
+	cp -a "${BUILD_DIR}/install/." "${D}/" || die
+}
+_distutils-r1_post_python_install() {
+	local sitedir=${D}${TEST_SITEDIR} txt ns had_any=
 	for txt in "${sitedir}"/*.dist-info/namespace_packages.txt; do
 		[[ -f ${txt} ]] || continue
 		while read -r ns; do
-			[[ ${ns} ]] && einfo "Stripping pkg_resources-style namespace ${ns}"
+			einfo "Stripping pkg_resources-style namespace ${ns}"
 			had_any=1
 		done <"${txt}"
 		rm "${txt}" || die
@@ -235,22 +251,19 @@ distutils_r1_strip_declared() {
 	if [[ ${had_any} ]]; then
 		rm -f "${sitedir}"/*-nspkg.pth || die
 	fi
-}
-
-# TEST_PROJECTS: what the package under test builds.
-distutils-r1_python_compile() {
-	install_wheels "${BUILD_DIR}/install" "${TEST_PROJECTS[@]}"
-	distutils_r1_strip_declared "${BUILD_DIR}/install${TEST_SITEDIR}"
-}
-distutils-r1_python_install() {
-	mkdir -p "${D}" || die
-	cp -a "${BUILD_DIR}/install/." "${D}/" || die
+	if [[ $(find "${ED}" -name '*-nspkg.pth') ]]; then
+		die "Installing *-nspkg.pth files is banned"
+	fi
 }
 distutils-r1_src_install() {
 	if declare -F python_install >/dev/null; then
 		python_install
 	else
 		distutils-r1_python_install
+	fi
+	_distutils-r1_post_python_install
+	if declare -F python_install_all >/dev/null; then
+		python_install_all
 	fi
 }
 
@@ -333,9 +346,6 @@ test_pkgutil_compile() {
 	assert_missing "${SITE}/jaraco/__init__.py"
 	assert_missing "${SITE}/jaraco/__pycache__"
 	assert_exists "${SITE}/jaraco/functools/__init__.py"
-	assert_not_in_record "${SITE}" jaraco/__init__.py
-	assert_not_in_record "${SITE}" jaraco/__pycache__/__init__
-	assert_record_true "${SITE}"
 	assert_imports "${SITE}" "import jaraco, jaraco.functools; assert jaraco.__file__ is None, jaraco.__file__"
 }
 
@@ -347,37 +357,79 @@ test_pkg_resources_compile() {
 	assert_log '^einfo: Stripping pkg_resources-style namespace jaraco \(jaraco/__init__\.py\)$'
 	assert_missing "${SITE}/zope/__init__.py"
 	assert_missing "${SITE}/jaraco/__init__.py"
-	assert_record_true "${SITE}"
 	assert_imports "${SITE}" "import zope.event, jaraco.text; assert zope.__file__ is None"
+}
+
+describe before_distutils_r1 "python_compile strips declared namespaces before distutils-r1's post-install step"
+test_before_distutils_r1() {
+	built_package before_distutils ruamel_std zope_event
+	assert_missing "${SITE}/ruamel_std-0.1.dist-info/RECORD"
+	assert_exists "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
+	expect_success "${T}/compile.log" ns-strip_python_compile
+	assert_log '^einfo: Stripping pkg_resources-style namespace ruamel \(ruamel\.std-0\.1-py[0-9.]+-nspkg\.pth\)$'
+	assert_log '^einfo: Stripping namespace declaration of ruamel\.std \(ruamel_std-0\.1\.dist-info/namespace_packages\.txt\)$'
+	assert_log '^einfo: Stripping pkg_resources-style namespace zope '
+	assert_missing "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
+
+	# distutils-r1's own stripping then finds nothing.
+	expect_success "${T}/install.log" distutils-r1_src_install
+	assert_not_log 'Stripping'
+	assert_imports "${D}${TEST_SITEDIR}" "import ruamel.std, zope.event"
 }
 
 describe after_distutils_r1 "after distutils-r1's own stripping: strips the rest, then nothing"
 test_after_distutils_r1() {
 	built_package after_distutils ruamel_std zope_event
+	python_install_all() {
+		ns-strip_python_install
+	}
+	LAST_LOG=${T}/install.log
+	( distutils-r1_src_install ) >"${LAST_LOG}" 2>&1 || fail "src_install failed"
 	assert_log '^einfo: Stripping pkg_resources-style namespace ruamel$'
-	assert_missing "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
-	assert_exists "${SITE}/zope/__init__.py"
+	assert_log '^einfo: Stripping pkg_resources-style namespace zope \(zope/__init__\.py\)$'
+	assert_not_log 'nspkg'
+	local image=${D}${TEST_SITEDIR}
+	assert_missing "${image}/ruamel_std-0.1.dist-info/namespace_packages.txt"
+	assert_missing "${image}/zope/__init__.py"
 
-	expect_success "${T}/first.log" ns-strip_python_compile
-	assert_log '^einfo: Stripping pkg_resources-style namespace zope '
-	assert_missing "${SITE}/zope/__init__.py"
-
-	expect_unchanged "${SITE}" expect_success "${T}/second.log" ns-strip_python_compile
+	expect_unchanged "${image}" expect_success "${T}/again.log" ns-strip_python_install
 	assert_not_log 'Stripping'
 	assert_not_log '^ewarn: '
+	assert_imports "${image}" "import ruamel.std, zope.event"
 }
 
-describe distutils_r1_did_all "after distutils-r1's strip only its stale RECORD rows go, then nothing changes"
-test_distutils_r1_did_all() {
-	built_package did_all ruamel_std
-	assert_missing "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
-	# distutils-r1 deletes the files but not their RECORD rows; ns-strip drops just those rows.
-	expect_success "${T}/strip.log" ns-strip_python_compile
-	assert_not_log 'Stripping'
-	assert_log '^einfo: Dropping RECORD rows of namespace files already removed: '
-	assert_record_true "${SITE}"
-	expect_unchanged "${SITE}" expect_success "${T}/again.log" ns-strip_python_compile
-	assert_imports "${SITE}" "import ruamel.std"
+describe nspkg_left_dies "an -nspkg.pth left without namespace_packages.txt: distutils-r1 dies, ns-strip removes it"
+test_nspkg_left_dies() {
+	built_package nspkg_left ruamel_std
+	rm "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt" || fail "cannot remove"
+	( distutils-r1_src_install ) >"${T}/banned.log" 2>&1 && fail "distutils-r1 accepted an -nspkg.pth"
+	LAST_LOG=${T}/banned.log
+	assert_log '^die: Installing \*-nspkg\.pth files is banned'
+
+	rm -rf "${D}" || fail "cannot clean"
+	expect_success "${T}/compile.log" ns-strip_python_compile
+	assert_log '^einfo: Stripping pkg_resources-style namespace ruamel \(ruamel\.std-0\.1-py[0-9.]+-nspkg\.pth\)$'
+	expect_success "${T}/install.log" distutils-r1_src_install
+}
+
+describe check_imports "NS_STRIP_CHECK_IMPORTS passes --check-imports and the implementation's interpreter"
+test_check_imports() {
+	built_package check_imports jaraco_functools
+	# A stand-in ns-strip that records its arguments, until the real one has the option.
+	local bin=${T}/record-bin
+	mkdir -p "${bin}" || fail "cannot mkdir"
+	printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/argv"\n' "${T}" >"${bin}/ns-strip"
+	chmod +x "${bin}/ns-strip" || fail "cannot chmod"
+	recorded_compile() {
+		PATH=${bin}:${PATH}
+		ns-strip_python_compile
+	}
+	expect_success "${T}/plain.log" recorded_compile
+	! grep -q -x -e --check-imports "${T}/argv" || fail "--check-imports passed without NS_STRIP_CHECK_IMPORTS"
+	NS_STRIP_CHECK_IMPORTS=1 PYTHON=/usr/bin/python3.11 expect_success "${T}/check.log" recorded_compile
+	grep -q -x -e --check-imports "${T}/argv" || fail "no --check-imports in: $(cat "${T}/argv")"
+	grep -A1 -x -e --python "${T}/argv" | grep -q -x /usr/bin/python3.11 ||
+		fail "no --python \${PYTHON} in: $(cat "${T}/argv")"
 }
 
 describe keep_list "NS_STRIP_KEEP keeps the listed namespace, strips the others"
@@ -389,7 +441,6 @@ test_keep_list() {
 	assert_exists "${SITE}/jaraco/__pycache__"
 	assert_missing "${SITE}/zope/__init__.py"
 	assert_not_log 'namespace jaraco'
-	assert_record_true "${SITE}"
 
 	unset NS_STRIP_KEEP
 	# shellcheck disable=SC2178  # the mistake this test is about
@@ -436,9 +487,11 @@ test_unparseable() {
 
 describe bad_record "a RECORD with an absolute path: exit 3, die, nothing changed"
 test_bad_record() {
-	built_package bad_record jaraco_functools
-	echo "/etc/passwd,," >>"${SITE}"/jaraco_functools-4.1.0.dist-info/RECORD || fail "cannot edit RECORD"
-	expect_unchanged "${BUILD_DIR}" expect_die "${T}/bad.log" ns-strip_python_compile
+	# distutils-r1 deletes RECORD; an ebuild that installs into ${D} by other means keeps it.
+	new_package bad_record
+	install_wheels "${D}" jaraco_functools
+	echo "/etc/passwd,," >>"${D}${TEST_SITEDIR}"/jaraco_functools-4.1.0.dist-info/RECORD || fail "cannot edit RECORD"
+	expect_unchanged "${D}" expect_die "${T}/bad.log" ns-strip_python_install
 	assert_log "^ns-strip: error: .*RECORD: absolute path in RECORD entry '/etc/passwd'"
 	assert_log '^die: ns-strip: malformed or unsafe input in .*; nothing was changed$'
 }
@@ -528,65 +581,6 @@ test_registry_helpers() {
 	assert_log "Unregistered ${name}"
 	ns-strip registry list --root "${ROOT}" >"${T}/list.log" 2>&1 || fail "registry list failed"
 	! grep -q -F "${name}" "${T}/list.log" || fail "${name} still registered"
-}
-
-# The example ebuilds, run through their phases with the stand-ins above. The package
-# manager sources every ebuild and its eclasses afresh, so the include guard is reset.
-source_example() {
-	unset _NS_STRIP_ECLASS BDEPEND IDEPEND NS_STRIP_REGISTRY
-	# shellcheck source=/dev/null
-	source "${EXAMPLES}/${1}" || die "cannot source ${1}"
-}
-run_example() {
-	source_example "${1}"
-	python_compile
-}
-
-# example_compiled <ebuild> <project>: run the example's python_compile on a fresh package
-# built from <project>; SITE is the site dir it stripped.
-example_compiled() {
-	new_package "${1%.ebuild}"
-	TEST_PROJECTS=( "${2}" )
-	expect_success "${T}/example.log" run_example "${1}"
-	SITE=$(site_in "${BUILD_DIR}/install") || exit 1
-}
-
-describe example_pkgutil "examples/jaraco-functools-4.1.0.ebuild strips jaraco"
-test_example_pkgutil() {
-	example_compiled jaraco-functools-4.1.0.ebuild jaraco_functools
-	assert_log '^einfo: Stripping pkgutil-style namespace jaraco '
-	assert_missing "${SITE}/jaraco/__init__.py"
-	assert_exists "${SITE}/jaraco/functools/__init__.py"
-}
-
-describe example_pkg_resources "examples/zope-event-5.0.ebuild strips zope and registers it"
-test_example_pkg_resources() {
-	example_compiled zope-event-5.0.ebuild zope_event
-	assert_log '^einfo: Stripping pkg_resources-style namespace zope '
-	assert_missing "${SITE}/zope/__init__.py"
-	assert_record_true "${SITE}"
-
-	source_example zope-event-5.0.ebuild
-	[[ ${IDEPEND} == *dev-python/ns-strip* ]] || fail "NS_STRIP_REGISTRY did not add IDEPEND"
-	CATEGORY=dev-python PN=zope-event
-	# src_install in this shell: what it records must reach pkg_postinst.
-	LAST_LOG=${T}/install.log
-	src_install >"${LAST_LOG}" 2>&1
-	cp -a "${D}/." "${ROOT}/" || fail "cannot merge"
-	expect_success "${T}/postinst.log" pkg_postinst
-	if ns-strip registry --help >/dev/null 2>&1; then
-		assert_log '^einfo: Registered dev-python\.zope-event\.[a-z]+[0-9.]+ \(zope used by 1\)$'
-	else
-		[[ ! -s ${LAST_LOG} ]] || fail "pkg_postinst did something without a registry"
-	fi
-	expect_success "${T}/postrm.log" pkg_postrm
-}
-
-describe example_hybrid "examples/paste-3.10.1.ebuild keeps paste/__init__.py and says why"
-test_example_hybrid() {
-	example_compiled paste-3.10.1.ebuild paste
-	assert_log '^ewarn: NS110 paste/__init__\.py: hybrid '
-	assert_exists "${SITE}/paste/__init__.py"
 }
 
 # -- main ------------------------------------------------------------------------------------

@@ -83,10 +83,25 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+# rpmbuild expands macros in a %files list more than once (rpm 4.18 expands a "-f" list three
+# times), so "%%" does not keep a "%"; and it globs an entry that holds a glob character, so
+# "br[1].py" would package "br1.py". A one-character class matches only that character and
+# survives any number of expansions ("%]" is no macro). glob() takes "{" for brace expansion
+# and "\" for an escape even in a class: "?" stands for them, matching one character there.
+_RPM_CLASSES = {"%": "[%]", "*": "[*]", "?": "[?]", "[": "[[]", "{": "?", "\\": "?"}
+
+
 def _rpm_path(path: str) -> str:
-    # '%' starts a macro in a spec file; whitespace would split the entry.
-    escaped = path.replace("%", "%%")
-    return f'"{escaped}"' if any(c.isspace() for c in escaped) else escaped
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)  # keeps the error one line
+        raise BadInputError("rpm cannot package a file whose name holds a control character", shown)
+    if not any(c.isspace() for c in path):
+        return "".join(_RPM_CLASSES.get(c, c) for c in path)
+    # White space would split the entry. A quoted entry is taken literally (not globbed), so
+    # it can hold no '"' and needs no classes; otherwise "?" stands for the blank and the '"'.
+    if not any(c in _RPM_CLASSES or c == '"' for c in path):
+        return f'"{path}"'
+    return "".join("?" if c.isspace() or c == '"' else _RPM_CLASSES.get(c, c) for c in path)
 
 
 def _render(environment: jinja2.Environment, args: argparse.Namespace, package: str,
