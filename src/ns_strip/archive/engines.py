@@ -1,0 +1,164 @@
+"""Engines run the task function (``analyse.analyse_path``) over many artifacts and hand every
+record back to the coordinator, which alone writes the index.
+
+- :class:`LocalEngine`: worker processes on this machine (``--jobs N``). A worker that dies
+  (killed, out of memory) breaks the pool; the engine starts a new one and submits again what
+  was in flight. An artifact in flight at :data:`MAX_ATTEMPTS` such deaths is given up and
+  recorded as refused, so a file that crashes its reader cannot stall a run.
+- :class:`DaskEngine`: the same function on an existing Dask distributed cluster
+  (``--scheduler ADDRESS``). A task whose worker is lost is run again elsewhere by the
+  scheduler; one that took ``distributed.scheduler.allowed-failures`` workers with it raises
+  ``KilledWorker`` and is recorded as refused. Workers open the artifacts by path: the
+  SOURCEs must be visible at the same paths on every worker (one machine, or a shared file
+  system).
+
+Both keep a bounded number of tasks in flight, so memory does not grow with the archive.
+Records come back in completion order; the index does not depend on it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from ..errors import UsageError
+
+MAX_ATTEMPTS = 3
+TaskFunction = Callable[[str], dict[str, Any]]
+
+
+def default_jobs() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def refused_record(path: str, reason: str) -> dict[str, Any]:
+    """The record of an artifact no worker could analyse."""
+    from .analyse import RECORD_FORMAT, file_sha256
+
+    try:
+        digest, size, mtime = file_sha256(path)
+    except Exception:  # noqa: BLE001 - then it is simply unreadable
+        return {"format": RECORD_FORMAT, "path": path, "filename": os.path.basename(path), "kind": None,
+                "status": "unreadable", "reason": reason, "sha256": None}
+    from .artifacts import artifact_kind
+
+    name = os.path.basename(path)
+    return {"format": RECORD_FORMAT, "path": path, "filename": name, "kind": artifact_kind(name),
+            "sha256": digest, "size": size, "mtime_ns": mtime, "status": "refused", "reason": f"{name}: {reason}"}
+
+
+class LocalEngine:
+    def __init__(self, jobs: int | None = None, task: TaskFunction | None = None) -> None:
+        self.jobs = jobs or default_jobs()
+        if self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        self.task = task
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        # forkserver: workers start from a clean process that has imported the analyses once,
+        # not from the coordinator (which holds the index open). Its preload replaces the
+        # default one, which would re-run ``python -m ns_strip``'s __main__.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ns_strip.archive.analyse"])
+        return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context)
+
+    def run(self, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
+        from .analyse import analyse_path
+
+        task = self.task or analyse_path
+        pending = list(reversed(paths))
+        attempts: dict[str, int] = {}
+        window = self.jobs * 4
+        pool = self._pool()
+        in_flight: dict[concurrent.futures.Future, str] = {}
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < window:
+                    path = pending.pop()
+                    in_flight[pool.submit(task, path)] = path
+                done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                broken = False
+                for future in done:
+                    path = in_flight.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        in_flight[future] = path  # settled below with the others
+                if broken:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for path in in_flight.values():
+                        attempts[path] = attempts.get(path, 0) + 1
+                        if attempts[path] >= MAX_ATTEMPTS:
+                            yield refused_record(path, f"its analysis killed the worker process {attempts[path]} times")
+                        else:
+                            pending.append(path)
+                    in_flight.clear()
+                    pool = self._pool()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskEngine:
+    def __init__(self, address: str, task: TaskFunction | None = None, window: int | None = None) -> None:
+        self.address = address
+        self.task = task
+        self.window = window
+
+    def run(self, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: install ns-strip[dask] (or Debian's python3-distributed)") \
+                from None
+        from .analyse import analyse_path
+
+        task = self.task or analyse_path
+        try:
+            client = Client(self.address, timeout="20s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"cannot reach the Dask scheduler ({exc})", self.address) from exc
+        try:
+            workers = max(len(client.scheduler_info().get("workers", {})), 1)
+            window = self.window or workers * 8
+            run_id = uuid.uuid4().hex[:12]
+            pending = iter(enumerate(paths))
+            paths_of: dict[str, str] = {}
+
+            def submit() -> Any:
+                item = next(pending, None)
+                if item is None:
+                    return None
+                number, path = item
+                key = f"ns-strip-archive-{run_id}-{number}"
+                paths_of[key] = path
+                return client.submit(task, path, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
+
+            first = [future for future in (submit() for _ in range(window)) if future is not None]
+            completed = as_completed(first)
+            for future in completed:
+                path = paths_of.pop(future.key)
+                if future.status == "finished":
+                    yield future.result()
+                else:
+                    error = future.exception()
+                    name = type(error).__name__
+                    if name == "KilledWorker":
+                        reason = "its analysis killed the Dask workers running it"
+                    else:
+                        reason = f"the Dask task failed ({name}: {error})"
+                    yield refused_record(path, reason)
+                future.release()
+                following = submit()
+                if following is not None:
+                    completed.add(following)
+        finally:
+            client.close()
