@@ -67,22 +67,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-debs", action="store_true")
     parser.add_argument("--no-wheels", action="store_true")
+    parser.add_argument("--list", type=Path, default=HERE / "archive_sample.txt", help="pinned wheels, name==version")
+    parser.add_argument("--debs-list", type=Path, default=HERE / "archive_sample_debs.txt", help="Debian packages")
     args = parser.parse_args(argv)
     wheels, debs = args.dest / "wheels", args.dest / "debs"
     wheels.mkdir(parents=True, exist_ok=True)
     debs.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     if not args.no_wheels:
-        requirements = _pinned(HERE / "archive_sample.txt")
+        requirements = _pinned(args.list)
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             for requirement, why in zip(requirements, pool.map(lambda r: download_wheel(r, wheels), requirements)):
                 if why:
                     failed.append(f"{requirement}: {why}")
-    if not args.no_debs and (HERE / "archive_sample_debs.txt").exists():
+    if not args.no_debs and args.debs_list.exists():
         if shutil.which("apt-get") is None:
             failed.append("apt-get not found: no .deb files fetched")
         else:
-            failed += download_debs(_pinned(HERE / "archive_sample_debs.txt"), debs)
+            failed += download_debs(_pinned(args.debs_list), debs)
     for line in failed:
         print(f"not fetched: {line}", file=sys.stderr)
     print(f"{len(list(wheels.glob('*.whl')))} wheels in {wheels}, {len(list(debs.glob('*.deb')))} .debs in {debs}")
