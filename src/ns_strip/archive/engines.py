@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import ApplyError, UsageError
 
 MAX_ATTEMPTS = 3
 TaskFunction = Callable[[str], dict[str, Any]]
@@ -143,7 +143,7 @@ class DaskEngine:
                 return client.submit(task, path, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
 
             first = [future for future in (submit() for _ in range(window)) if future is not None]
-            completed = as_completed(first)
+            completed = as_completed(first, loop=client.loop)
             for future in completed:
                 path = paths_of.pop(future.key)
                 if future.status == "finished":
@@ -160,5 +160,10 @@ class DaskEngine:
                 following = submit()
                 if following is not None:
                     completed.add(following)
+        except (GeneratorExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the cluster's own failures, whatever Dask raises
+            raise ApplyError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); what was indexed is kept, "
+                             "run the command again to resume", self.address) from exc
         finally:
             client.close()
