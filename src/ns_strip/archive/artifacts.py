@@ -17,14 +17,18 @@
 Debian removes RECORD from what it installs, and an sdist has none: a distribution without
 one gets a RECORD made here from the files read (their sha256 and size), so the analyses that
 attribute files by RECORD work unchanged. With several distributions in one view, a file goes
-to the one whose ``top_level.txt`` names its top-level name, else to the first.
+to the one whose own file list (RECORD, installed-files.txt, SOURCES.txt) names it, else to the
+one whose name is the longest prefix of its path (``azure-mgmt-compute``: ``azure/mgmt/compute/``),
+else to the one whose ``top_level.txt`` names its top-level name, else to the first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import os
+import posixpath
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -121,7 +125,7 @@ def _open_deb(path: str, label: str) -> Opened:
                 source.add(site, entry)
     package = control.get("package") or os.path.basename(path).partition("_")[0]
     version = control.get("version") or "0"
-    complete_metadata(source, package, version)
+    complete_metadata(source, package, version, replace=True)
     return Opened(DEB, source, package, version)
 
 
@@ -269,9 +273,14 @@ def _escape(text: str) -> str:
 # -- metadata a view lacks -----------------------------------------------------------------------
 
 
-def complete_metadata(source: MemberSource, fallback_name: str, fallback_version: str) -> None:
+def complete_metadata(source: MemberSource, fallback_name: str, fallback_version: str, replace: bool = False) -> None:
     """Give every distribution of the view a RECORD (see the module docstring), and a view with
-    files but no metadata directory one distribution named ``fallback_name``."""
+    files but no metadata directory one distribution named ``fallback_name``.
+
+    ``replace``: also for a distribution that has one (a ``.deb``'s): Debian changes the files
+    after the RECORD was written (namespace ``__init__.py`` removed, scripts moved out of the
+    site dir), so what the package holds is the truth, not its RECORD.
+    """
     metadata_dirs = source.metadata_dirs()
     content = [path for path in source.files if path.split("/")[0] not in metadata_dirs]
     if not metadata_dirs:
@@ -282,22 +291,40 @@ def complete_metadata(source: MemberSource, fallback_name: str, fallback_version
                         f"Metadata-Version: 2.1\nName: {fallback_name}\nVersion: {fallback_version}\n".encode())
         metadata_dirs = [directory]
     owners: dict[str, list[str]] = {directory: [] for directory in metadata_dirs}
+    present = set(content)
+    file_claims: dict[str, str] = {}
     claims: dict[str, str] = {}
     for directory in metadata_dirs:
+        for path in _listed_files(source, directory):
+            if path in present:
+                file_claims.setdefault(path, directory)
         listed = source.files.get(f"{directory}/top_level.txt")
         if listed is not None and listed.data is not None:
             for line in listed.data.decode("utf-8", errors="replace").splitlines():
                 claims.setdefault(line.strip(), directory)
+    # Debian's python3-azure: 269 egg-infos in one tree, each with top_level.txt "azure" and no
+    # file list. There a distribution's name says where its files are (azure-mgmt-compute ->
+    # azure/mgmt/compute/): the longest such prefix decides.
+    by_name: dict[str, str] = {}
+    if len(metadata_dirs) > 1:
+        for directory in metadata_dirs:
+            stem = directory.rsplit(".", 1)[0].split("-")[0]
+            by_name.setdefault(re.sub(r"[-_.]+", "/", stem).lower() + "/", directory)
+    prefixes = sorted(by_name, key=len, reverse=True)
     for path in content:
         first = path.split("/")[0]
         stem = first if "/" in path else first.split(".")[0]
-        owners[claims.get(stem, metadata_dirs[0])].append(path)
+        owner = file_claims.get(path)
+        if owner is None and prefixes:
+            lowered = path.lower()
+            owner = next((by_name[p] for p in prefixes if lowered.startswith(p)), None)
+        owners[owner or claims.get(stem, metadata_dirs[0])].append(path)
     for directory in metadata_dirs:
         egg = directory.endswith(".egg-info")
         record = f"{directory}/{'installed-files.txt' if egg else 'RECORD'}"
-        if record in source.files:
+        if record in source.files and not replace:
             continue
-        own = sorted(path for path in source.files if path.startswith(directory + "/"))
+        own = sorted(path for path in source.files if path.startswith(directory + "/") and path != record)
         rows = []
         for path in sorted(owners[directory]) + own:
             entry = source.files[path]
@@ -310,3 +337,25 @@ def complete_metadata(source: MemberSource, fallback_name: str, fallback_version
         if not egg:
             rows.append(csv_row([record, "", ""], "").rstrip("\r\n"))
         source.set_data(record, ("\n".join(rows) + "\n").encode("utf-8"))
+
+
+def _listed_files(source: MemberSource, directory: str) -> list[str]:
+    """The files a metadata directory's own lists name (RECORD, installed-files.txt, an
+    egg-info's SOURCES.txt), as view paths: who owns what in a view of several distributions."""
+    found: list[str] = []
+    for name in ("RECORD", "installed-files.txt", "SOURCES.txt"):
+        entry = source.files.get(f"{directory}/{name}")
+        if entry is None or entry.data is None:
+            continue
+        for line in entry.data.decode("utf-8", errors="replace").splitlines():
+            if name == "RECORD":
+                line = next(csv.reader([line]), [""])[0] if line else ""
+            line = line.strip()
+            if not line:
+                continue
+            if name == "installed-files.txt":
+                line = posixpath.normpath(posixpath.join(directory, line))
+            elif name == "SOURCES.txt" and line.startswith("src/"):
+                line = line[4:]
+            found.append(line)
+    return found

@@ -126,7 +126,7 @@ class MemberSource:
         from ..metadata_edit import record_hash
 
         if path in self.files:
-            self.files[path].data = data
+            self.files[path] = MemberFile(len(data), record_hash(data), data)
             return
         self.add(path, MemberFile(len(data), record_hash(data), data))
 
