@@ -38,12 +38,12 @@ except ImportError:  # pragma: no cover - CI installs it (.ci/setup.d/60-archive
     pytest.skip("Dask distributed is not installed (pip install ns-strip[dask])", allow_module_level=True)
 
 
-def slow_analyse(path: str) -> dict:
+def slow_analyse(paths: list[str]) -> list[dict]:
     """The task function, slowed down so that a test can kill something while it runs."""
-    from ns_strip.archive.analyse import analyse_path
+    from ns_strip.archive.analyse import analyse_batch
 
-    time.sleep(SLOW_SECONDS)
-    return analyse_path(path)
+    time.sleep(SLOW_SECONDS * len(paths))
+    return analyse_batch(paths)
 
 
 def _env() -> dict[str, str]:

@@ -207,6 +207,8 @@ def _shadowing(store: IndexStore, selected: list[Selected]) -> list[Finding]:
 
 def _declared_overlaps(selected: list[Selected]) -> list[Finding]:
     """NS304, as ``conflicts`` decides it, found through a sorted index of every location."""
+    if not any(item.declares for item in selected):
+        return []  # PEP 794 overlaps need a declaration on at least one side
     effective = {item.project: (item, *item.effective()) for item in selected}
     locations = sorted({(location, project) for project, (_, names, namespaces) in effective.items()
                         for location in names | namespaces})
@@ -214,8 +216,8 @@ def _declared_overlaps(selected: list[Selected]) -> list[Finding]:
     findings = []
     for project, (one, names, namespaces) in sorted(effective.items()):
         for claim in sorted(names):
-            start = bisect.bisect_left(keys, claim)
-            for location, other_project in locations[start:]:
+            for index in range(bisect.bisect_left(keys, claim), len(locations)):
+                location, other_project = locations[index]
                 if location != claim and not location.startswith(claim + "."):
                     if location > claim + "/":  # past every name starting with claim + "."
                         break

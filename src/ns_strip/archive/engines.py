@@ -1,5 +1,7 @@
 """Engines run the task function (``analyse.analyse_path``) over many artifacts and hand every
-record back to the coordinator, which alone writes the index.
+record back to the coordinator, which alone writes the index. Small artifacts go a few to a
+task (``analyse_batch``, :func:`batch_size`), so scheduling costs little beside the work; a
+task that fails is split, each of its artifacts retried in a task of its own.
 
 - :class:`LocalEngine`: worker processes on this machine (``--jobs N``). A worker that dies
   (killed, out of memory) breaks the pool; the engine starts a new one and submits again what
@@ -29,7 +31,6 @@ from typing import Any
 from ..errors import ApplyError, UsageError
 
 MAX_ATTEMPTS = 3
-TaskFunction = Callable[[str], dict[str, Any]]
 
 
 def default_jobs() -> int:
@@ -55,8 +56,18 @@ def refused_record(path: str, reason: str) -> dict[str, Any]:
             "sha256": digest, "size": size, "mtime_ns": mtime, "status": "refused", "reason": f"{name}: {reason}"}
 
 
+def batch_size(count: int, workers: int) -> int:
+    """Artifacts per task: enough that scheduling a task costs little beside the work, few
+    enough that every worker gets many tasks (so they finish together) and a retry is cheap."""
+    return max(1, min(MAX_BATCH, count // (workers * 16)))
+
+
+MAX_BATCH = 32
+BatchFunction = Callable[[list[str]], list[dict[str, Any]]]
+
+
 class LocalEngine:
-    def __init__(self, jobs: int | None = None, task: TaskFunction | None = None) -> None:
+    def __init__(self, jobs: int | None = None, task: BatchFunction | None = None) -> None:
         self.jobs = jobs or default_jobs()
         if self.jobs < 1:
             raise UsageError("--jobs must be at least 1")
@@ -71,36 +82,44 @@ class LocalEngine:
         return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context)
 
     def run(self, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
-        from .analyse import analyse_path
+        from .analyse import analyse_batch
 
-        task = self.task or analyse_path
-        pending = list(reversed(paths))
+        task = self.task or analyse_batch
+        size = batch_size(len(paths), self.jobs)
+        pending = [list(paths[i:i + size]) for i in range(0, len(paths), size)][::-1]
         attempts: dict[str, int] = {}
         window = self.jobs * 4
         pool = self._pool()
-        in_flight: dict[concurrent.futures.Future, str] = {}
+        in_flight: dict[concurrent.futures.Future, list[str]] = {}
         try:
             while pending or in_flight:
                 while pending and len(in_flight) < window:
-                    path = pending.pop()
-                    in_flight[pool.submit(task, path)] = path
+                    batch = pending.pop()
+                    in_flight[pool.submit(task, batch)] = batch
                 done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
                 broken = False
                 for future in done:
-                    path = in_flight.pop(future)
+                    batch = in_flight.pop(future)
                     try:
-                        yield future.result()
+                        records = future.result()
                     except BrokenProcessPool:
                         broken = True
-                        in_flight[future] = path  # settled below with the others
+                        in_flight[future] = batch  # settled below with the others
+                        continue
+                    yield from records
                 if broken:
+                    # A worker died: every task in flight failed with it. Each of their
+                    # artifacts goes again in a task of its own, so the one that kills its
+                    # worker is found and given up, and the others are not blamed for it.
                     pool.shutdown(wait=True, cancel_futures=True)
-                    for path in in_flight.values():
-                        attempts[path] = attempts.get(path, 0) + 1
-                        if attempts[path] >= MAX_ATTEMPTS:
-                            yield refused_record(path, f"its analysis killed the worker process {attempts[path]} times")
-                        else:
-                            pending.append(path)
+                    for batch in in_flight.values():
+                        for path in batch:
+                            attempts[path] = attempts.get(path, 0) + 1
+                            if attempts[path] >= MAX_ATTEMPTS:
+                                yield refused_record(path, f"its analysis killed the worker process "
+                                                           f"{attempts[path]} times")
+                            else:
+                                pending.append([path])
                     in_flight.clear()
                     pool = self._pool()
         finally:
@@ -108,7 +127,7 @@ class LocalEngine:
 
 
 class DaskEngine:
-    def __init__(self, address: str, task: TaskFunction | None = None, window: int | None = None) -> None:
+    def __init__(self, address: str, task: BatchFunction | None = None, window: int | None = None) -> None:
         self.address = address
         self.task = task
         self.window = window
@@ -119,35 +138,39 @@ class DaskEngine:
         except ImportError:
             raise UsageError("--scheduler needs Dask: install ns-strip[dask] (or Debian's python3-distributed)") \
                 from None
-        from .analyse import analyse_path
+        from .analyse import analyse_batch
 
-        task = self.task or analyse_path
+        task = self.task or analyse_batch
         try:
             client = Client(self.address, timeout="20s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"cannot reach the Dask scheduler ({exc})", self.address) from exc
         try:
             workers = max(len(client.scheduler_info().get("workers", {})), 1)
-            window = self.window or workers * 8
+            window = self.window or workers * 4
+            size = batch_size(len(paths), workers)
+            batches = [list(paths[i:i + size]) for i in range(0, len(paths), size)][::-1]
             run_id = uuid.uuid4().hex[:12]
-            pending = iter(enumerate(paths))
-            paths_of: dict[str, str] = {}
+            numbers = iter(range(1 << 62))
+            batch_of: dict[str, list[str]] = {}
 
             def submit() -> Any:
-                item = next(pending, None)
-                if item is None:
+                if not batches:
                     return None
-                number, path = item
-                key = f"ns-strip-archive-{run_id}-{number}"
-                paths_of[key] = path
-                return client.submit(task, path, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
+                batch = batches.pop()
+                key = f"ns-strip-archive-{run_id}-{next(numbers)}"
+                batch_of[key] = batch
+                return client.submit(task, batch, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
 
             first = [future for future in (submit() for _ in range(window)) if future is not None]
             completed = as_completed(first, loop=client.loop)
             for future in completed:
-                path = paths_of.pop(future.key)
+                batch = batch_of.pop(future.key)
                 if future.status == "finished":
-                    yield future.result()
+                    yield from future.result()
+                elif len(batch) > 1:
+                    # One of them may be what failed (or killed the workers): each again alone.
+                    batches.extend([path] for path in batch)
                 else:
                     error = future.exception()
                     name = type(error).__name__
@@ -155,10 +178,12 @@ class DaskEngine:
                         reason = "its analysis killed the Dask workers running it"
                     else:
                         reason = f"the Dask task failed ({name}: {error})"
-                    yield refused_record(path, reason)
+                    yield refused_record(batch[0], reason)
                 future.release()
-                following = submit()
-                if following is not None:
+                while len(batch_of) < window:
+                    following = submit()
+                    if following is None:
+                        break
                     completed.add(following)
         except (GeneratorExit, KeyboardInterrupt):
             raise
