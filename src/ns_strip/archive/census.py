@@ -244,12 +244,7 @@ def _mixed_namespaces(store: IndexStore) -> dict[str, tuple[dict[str, set[str]],
     """namespace -> ({project: legacy styles}, {projects with only PEP 420 portions}), for the
     namespaces that have both."""
     styles: dict[str, dict[str, set[str]]] = collections.defaultdict(lambda: collections.defaultdict(set))
-    for name, style, owners, project in store.db.execute(
-            "SELECT n.name, n.style, n.distributions, s.project FROM namespaces n JOIN temp.selected s "
-            "ON n.artifact_id = s.artifact_id"):
-        dists = json.loads(owners)
-        if dists and not any(_same_project(d, project) for d in dists):
-            continue  # another distribution of the same artifact (a .deb of several)
+    for name, style, project in _namespace_rows(store):
         styles[name][project].add(style)
     mixed = {}
     for name, projects in styles.items():
@@ -261,10 +256,21 @@ def _mixed_namespaces(store: IndexStore) -> dict[str, tuple[dict[str, set[str]],
     return mixed
 
 
-def _same_project(name: str, project: str) -> bool:
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name) == project
+def _namespace_rows(store: IndexStore) -> list[tuple[str, str, str]]:
+    """(namespace, style, project) of the selected distributions. In an artifact of several
+    distributions (Debian's python3-azure holds 269) a namespace belongs to those that ship
+    files in it; one that no RECORD names belongs to the artifact's only distribution, if it
+    has one."""
+    rows = store.db.execute(
+        "SELECT n.name, n.style, n.distributions, s.name, s.project, "
+        "(SELECT count(*) FROM distributions d WHERE d.artifact_id = n.artifact_id) "
+        "FROM namespaces n JOIN temp.selected s ON n.artifact_id = s.artifact_id")
+    found = []
+    for name, style, owners, dist, project, count in rows:
+        listed = json.loads(owners)
+        if dist in listed or (not listed and count == 1):
+            found.append((name, style, project))
+    return found
 
 
 def _census(store: IndexStore, selected: list[Selected], mixed: dict) -> dict[str, Any]:
@@ -273,8 +279,7 @@ def _census(store: IndexStore, selected: list[Selected], mixed: dict) -> dict[st
         "SELECT kind, status, count(*) FROM artifacts GROUP BY kind, status ORDER BY kind, status")}
     projects_by_style: dict[str, set[str]] = collections.defaultdict(set)
     namespaces_by_style: dict[str, set[str]] = collections.defaultdict(set)
-    for name, style, project in db.execute(
-            "SELECT n.name, n.style, s.project FROM namespaces n JOIN temp.selected s ON n.artifact_id = s.artifact_id"):
+    for name, style, project in _namespace_rows(store):
         projects_by_style[style].add(project)
         namespaces_by_style[style].add(name)
     with_namespaces = set().union(*projects_by_style.values()) if projects_by_style else set()
