@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,3 +211,40 @@ def test_another_database_is_bad_input(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.commit()
     result = run_archive("report", "--db", str(other))
     assert result.returncode == 3 and "not an ns-strip archive index" in result.stderr
+
+
+def _pairs(findings: list[dict]) -> set[tuple]:
+    """Conflicts as (code, name or path, first distribution, other distribution) pairs."""
+    pairs = set()
+    for f in findings:
+        code, dists = f["code"], f["distributions"]
+        if code in ("NS301", "NS302"):
+            pairs |= {(code, f["path"], a, b) for a in dists for b in dists if a < b}
+        elif code in ("NS202", "NS303"):
+            name = f.get("name") or f["path"]
+            pairs |= {(code, name, dists[0], other) for other in dists[1:]}
+        elif code == "NS304":
+            pairs.add((code, f"{f['claim']}>{f['name']}", dists[0], dists[1]))
+    return pairs
+
+
+def test_report_agrees_with_check_on_the_same_wheels(indexed: tuple[Path, Path, dict]) -> None:
+    """The archive's conflicts are computed by grouping, 'check' compares every pair: on the
+    newest wheel of each project they must find the same conflicts."""
+    archive, db, _ = indexed
+    newest = sorted(p for p in (archive / "pypi").glob("*.whl") if not p.name.startswith("zope.b-1.0"))
+    checked = subprocess.run([sys.executable, "-m", "ns_strip", "check", "--json", *map(str, newest)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 1, checked.stderr
+    from_check = _pairs(json.loads(checked.stdout)["findings"])
+    wheels_only = tmp_db_of(archive / "pypi", db.parent / "wheels-only.sqlite")
+    from_archive = _pairs(_report(wheels_only)["findings"])
+    assert from_check  # the archive holds conflicts of every kind
+    assert {code for code, *_ in from_check} == {"NS301", "NS303", "NS202", "NS304"}
+    assert from_archive == from_check
+
+
+def tmp_db_of(directory: Path, db: Path) -> Path:
+    result = run_archive("index", str(directory), "--db", str(db), "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    return db
