@@ -1,8 +1,8 @@
 """Benchmarks of ``ns-strip archive``, as ratios in one run (the harness of run.py).
 
-    python benchmarks/archive.py                 # 10,000 generated wheels, the real sample, Dask
-    python benchmarks/archive.py --quick         # 300 wheels, no real sample: a smoke run
-    python benchmarks/archive.py --real DIR      # the real sample (benchmarks/archive_sample.py)
+    python benchmarks/archive.py                 # 10,000 generated wheels, Dask, 1,000 .so
+    python benchmarks/archive.py --quick         # 300 wheels: a smoke run
+    python benchmarks/archive.py --real benchmarks/data/archive-sample   # and the real sample
 
 Rows (goals from issue 15):
 
@@ -16,6 +16,8 @@ Rows (goals from issue 15):
 - the real sample (wheels and .debs), 2 processes against 1.
 - report over the N-wheel index against reading every files row once with sqlite3: goal
   linear in the archive, "10,000 artifacts in about a second" (rate >= 5,000 artifacts/s).
+- phase 2: ``binfmt.elf.find_exports`` (PyInit_<name> looked up through the ELF hash table)
+  over 1,000 real extensions against ``readelf --dyn-syms``: goal <= 2x.
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ for directory, _, files in os.walk(sys.argv[1]):
             archive.read(f"{dist_info}/RECORD")
             count += 1
 print(count)
+"""
+
+FIND_EXPORTS = r"""
+import os, sys
+from ns_strip.binfmt._reader import Reader
+from ns_strip.binfmt.elf import find_exports
+found = 0
+for directory, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        if name.endswith(".so"):
+            with open(os.path.join(directory, name), "rb") as stream:
+                found += len(find_exports(Reader(stream), ("PyInit_" + name.split(".")[0],)))
+print(found)
 """
 
 BASELINE_ROWS = r"""
@@ -167,7 +182,7 @@ def index_side(label: str, archive: Path, scratch: harness.Scratch, *engine: str
 
 
 def build_rows(count: int, data_dir: Path, scratch: harness.Scratch, real: Path | None, dask: bool,
-               clusters: list[DaskCluster]) -> list[harness.Row]:
+               clusters: list[DaskCluster], elf: int = 0) -> list[harness.Row]:
     wheels = generate_wheels(data_dir, count)
     rows = [
         harness.Row(f"archive index {count:,} wheels, 1 process", index_side("index --jobs 1", wheels, scratch,
@@ -201,6 +216,16 @@ def build_rows(count: int, data_dir: Path, scratch: harness.Scratch, real: Path 
                                 index_side("index --jobs 1", real, scratch, "--jobs", "1"),
                                 harness.Goal("2 workers >= 1.8x one (<= 0.56x)", max_ratio=0.56, memory=True),
                                 operations=artifacts, repetitions=1, warm_up=False))
+    if elf:
+        import generate  # run.py's data generator (real extensions built by gcc)
+
+        extensions = generate.extension_dir(data_dir, elf)
+        readelf = f"find {extensions} -name '*.so' -print0 | xargs -0 readelf --dyn-syms -W"
+        rows.append(harness.Row(f"PyInit lookup through the hash table, {elf:,} .so (phase 2)",
+                                harness.Side.fixed("elf.find_exports", [sys.executable, "-c", FIND_EXPORTS,
+                                                                        str(extensions)]),
+                                harness.Side.fixed("readelf --dyn-syms -W", harness.shell(readelf)),
+                                harness.Goal("<= 2x", max_ratio=2.0)))
     db = data_dir / f"archive-index-{count}.sqlite"
     if not db.exists():
         subprocess.run([*NS_STRIP, "archive", "index", str(wheels), "--db", str(db), "-q"], check=True,
@@ -221,14 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="generated wheels (default 10,000; --quick 300)")
     parser.add_argument("--real", type=Path, help="the real sample's directory (benchmarks/archive_sample.py --dest)")
     parser.add_argument("--no-dask", action="store_true", help="leave out the Dask rows")
+    parser.add_argument("--elf", type=int, metavar="N", help="extensions for the hash-table lookup row (default "
+                        "1,000; --quick 20; 0: leave it out)")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args(argv)
     count = args.count or (300 if args.quick else 10_000)
     real = args.real
-    if real is None and not args.quick and (HERE / "data" / "archive-sample").is_dir():
-        real = HERE / "data" / "archive-sample"
 
     def log(text: str) -> None:
         print(f"# {text}", file=sys.stderr, flush=True)
@@ -238,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     clusters: list[DaskCluster] = []
     try:
         log(f"generating {count:,} wheels (cached after the first run)")
-        rows = build_rows(count, args.data_dir, scratch, real, not args.no_dask, clusters)
+        elf = args.elf if args.elf is not None else (20 if args.quick else 1000)
+        rows = build_rows(count, args.data_dir, scratch, real, not args.no_dask, clusters, elf)
         harness.run_rows(rows, 2 if args.quick else args.repetitions, log)
     finally:
         for cluster in clusters:
