@@ -189,10 +189,11 @@ def test_hostile_wheel_is_refused_and_the_run_goes_on(tmp_path: Path) -> None:
     (["index", "README", "--db", "x.sqlite"], "not a wheel"),
     (["index", ".", "--db", "x.sqlite", "--jobs", "0"], "--jobs must be at least 1"),
     (["report", "--db", "missing.sqlite"], "no such index"),
+    (["index", ".", "--db", "no-such-dir/x.sqlite"], "the index's directory does not exist"),
 ])
 def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "README").write_text("x")
-    result = run_archive(*args, env={}, timeout=60) if False else _in(tmp_path, args)
+    result = _in(tmp_path, args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
 

@@ -65,10 +65,9 @@ def discover(sources: Iterable[str]) -> list[str]:
 
 def to_do(store: IndexStore, paths: Sequence[str]) -> tuple[list[str], int]:
     """The paths not indexed yet (or changed since), and how many are left out."""
-    known = store.known_paths()
     todo = []
     for path in paths:
-        seen = known.get(path)
+        seen = store.seen(path)  # one indexed look-up each: memory does not grow with the index
         if seen is not None:
             try:
                 info = os.stat(path)

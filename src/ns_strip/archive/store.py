@@ -113,6 +113,8 @@ class IndexStore:
             raise UsageError("no such index (run 'ns-strip archive index' first)", str(path))
         if self.path.exists() and not self.path.is_file():
             raise UsageError("not a regular file", str(path))
+        if not self.path.parent.is_dir():
+            raise UsageError("the index's directory does not exist", str(path))
         try:
             self.db = sqlite3.connect(os.fspath(self.path), isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -149,10 +151,10 @@ class IndexStore:
 
     # -- what is indexed already -----------------------------------------------------------
 
-    def known_paths(self) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of every file already indexed (under that name)."""
-        return {path: (size, mtime) for path, size, mtime in
-                self.db.execute("SELECT path, size, mtime_ns FROM artifact_paths")}
+    def seen(self, path: str) -> tuple[int, int] | None:
+        """(size, mtime_ns) of the file at ``path`` when it was indexed, or None."""
+        row = self.db.execute("SELECT size, mtime_ns FROM artifact_paths WHERE path=?", (path,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def has_sha256(self, sha256: str) -> bool:
         return self.db.execute("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)).fetchone() is not None
