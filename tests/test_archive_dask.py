@@ -226,3 +226,40 @@ def test_unreachable_scheduler_is_a_usage_error(archive: Path, tmp_path: Path) -
                          "--scheduler", "tcp://127.0.0.1:9", timeout=120)
     assert result.returncode == 2, result.stderr
     assert "cannot reach the Dask scheduler" in result.stderr and "Traceback" not in result.stderr
+
+
+DEBIAN_DASK = r"""
+import json, sys
+import distributed
+from distributed import LocalCluster
+from ns_strip.archive.engines import DaskEngine
+from ns_strip.archive.indexer import index
+from ns_strip.archive.store import IndexStore
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        with IndexStore(sys.argv[2]) as store:
+            summary = index(store, [sys.argv[1]], DaskEngine(cluster.scheduler_address))
+    print(json.dumps({"version": distributed.__version__, "indexed": summary.indexed,
+                      "refused": len(summary.refused)}))
+"""
+
+
+def test_debian_distributed_runs_the_same_engine(archive: Path, reference: dict, tmp_path: Path) -> None:
+    """Debian 12's python3-distributed (2022.12), LocalCluster with worker processes."""
+    python = os.environ.get("NS_STRIP_DEBIAN_DASK_PYTHON")
+    if not python or not os.path.exists(python):
+        if os.environ.get("CI"):
+            pytest.fail("NS_STRIP_DEBIAN_DASK_PYTHON is not set up (.ci/setup.d/60-archive.sh)")
+        pytest.skip("no venv of Debian's Python with python3-distributed (see .ci/setup.d/60-archive.sh)")
+    script = tmp_path / "debian_dask.py"  # a file: LocalCluster's worker processes import __main__
+    script.write_text(DEBIAN_DASK)
+    db = tmp_path / "debian.sqlite"
+    result = subprocess.run([python, str(script), str(archive), str(db)], capture_output=True, text=True,
+                            timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["version"].startswith("2022.12")
+    assert summary["indexed"] == 122 and summary["refused"] == 1
+    assert _canonical(db) == reference
