@@ -77,7 +77,7 @@ def _table(title: str, header: Iterable[str], rows: Iterable[Iterable[object]], 
 def html_page(census: Mapping[str, Any], findings: list[Finding], selection: str) -> str:
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>ns-strip archive census</title>"
              f"<style>{_CSS}</style></head><body><h1>ns-strip archive census</h1>"]
-    parts.append("<p>" + "<br>".join(_e(line) for line in summary_lines(census, findings, selection)) + "</p>")
+    parts.append("<pre>" + "\n".join(_e(line) for line in summary_lines(census, findings, selection)) + "</pre>")
     parts.append(_bars("Projects by namespace style", census["projects_by_namespace_style"], STYLE_WORDS))
     parts.append(_bars("Artifacts", census["artifacts"]))
     parts.append(_bars("Executable .pth lines by kind", census["pth_import_lines"]))

@@ -413,8 +413,32 @@ def find_exports(reader: Reader, names: tuple[str, ...]) -> tuple[str, ...]:
     fields = header_layout.unpack_from(data, 16)
     if fields[0] != 3:  # ET_DYN
         raise MalformedBinary("ELF file is not a shared object")
-    view = _ElfView(reader, _names(), phdr_layout, dyn_layout, fields[4], fields[8], fields[9], word_size, endian)
+    view = _LookupView(reader, phdr_layout, dyn_layout, fields[4], fields[8], fields[9], word_size, endian)
     return tuple(name for name in names if _exports(view, name))
+
+
+# The dynamic tags a lookup needs, by their gABI / GNU numbers (the same numbers pyelftools
+# names; not importing it keeps a lookup of a few files from paying for its import).
+_LOOKUP_TAGS = {4: "DT_HASH", 5: "DT_STRTAB", 6: "DT_SYMTAB", 10: "DT_STRSZ", 11: "DT_SYMENT",
+                0x6FFFFEF5: "DT_GNU_HASH"}
+
+
+class _LookupView(_ElfView):
+    """The parts of :class:`_ElfView` a lookup uses: loaded segments, the dynamic tags and the
+    string table's bounds (no DT_NEEDED or DT_SONAME names are decoded)."""
+
+    def __init__(self, reader: Reader, phdr: struct.Struct, dyn: struct.Struct, phoff: int, phentsize: int,
+                 phnum: int, word_size: int, endian: str) -> None:
+        self._reader = reader
+        self._word_size = word_size
+        self._endian = endian
+        self._loads = []
+        dynamic = self._read_program_headers(phdr, phoff, phentsize, phnum)
+        self._tags = self._read_dynamic(_LOOKUP_TAGS, dyn, *dynamic)
+        self._strtab = self._address_to_offset(_required(self._tags, "DT_STRTAB"), "dynamic string table")
+        strsz = self._tags.get("DT_STRSZ", [reader.size - self._strtab])[0]
+        reader.check(self._strtab, strsz, "dynamic string table")
+        self._strtab_end = self._strtab + strsz
 
 
 def gnu_hash(name: bytes) -> int:
@@ -435,7 +459,7 @@ def sysv_hash(name: bytes) -> int:
     return value
 
 
-def _exports(view: _ElfView, name: str) -> bool:
+def _exports(view: _LookupView, name: str) -> bool:
     wanted = name.encode("utf-8")
     if "DT_GNU_HASH" in view._tags:
         candidates = _gnu_candidates(view, wanted)
@@ -446,7 +470,7 @@ def _exports(view: _ElfView, name: str) -> bool:
     return any(_defines(view, index, wanted) for index in candidates)
 
 
-def _gnu_candidates(view: _ElfView, wanted: bytes) -> list[int]:
+def _gnu_candidates(view: _LookupView, wanted: bytes) -> list[int]:
     table = view._address_to_offset(view._tags["DT_GNU_HASH"][0], "DT_GNU_HASH")
     nbuckets, symoffset, bloom_size, shift = view._reader.unpack(view._endian + "IIII", table, "DT_GNU_HASH header")
     if nbuckets == 0 or nbuckets > MAX_SYMBOLS or bloom_size > MAX_SYMBOLS:
@@ -478,7 +502,7 @@ def _gnu_candidates(view: _ElfView, wanted: bytes) -> list[int]:
     raise MalformedBinary("DT_GNU_HASH chain does not end")
 
 
-def _sysv_candidates(view: _ElfView, wanted: bytes) -> list[int]:
+def _sysv_candidates(view: _LookupView, wanted: bytes) -> list[int]:
     table = view._address_to_offset(view._tags["DT_HASH"][0], "DT_HASH table")
     nbucket, nchain = view._reader.unpack(view._endian + "II", table, "DT_HASH header")
     if nbucket == 0 or nbucket > MAX_SYMBOLS or nchain > MAX_SYMBOLS:
@@ -496,7 +520,7 @@ def _sysv_candidates(view: _ElfView, wanted: bytes) -> list[int]:
     raise MalformedBinary("DT_HASH chain does not end (a cycle)")
 
 
-def _defines(view: _ElfView, index: int, wanted: bytes) -> bool:
+def _defines(view: _LookupView, index: int, wanted: bytes) -> bool:
     """Whether dynamic symbol ``index`` is a defined, exported function named ``wanted``."""
     symtab = view._address_to_offset(_required(view._tags, "DT_SYMTAB"), "dynamic symbol table")
     if view._word_size == 32:
