@@ -67,3 +67,42 @@ def test_progress_shows_on_a_terminal_unless_quiet(tmp_path: Path) -> None:
     assert "indexing" not in quiet
     piped = subprocess.run([*command, str(tmp_path / "3.sqlite")], capture_output=True, text=True, timeout=120)
     assert "indexing:" not in piped.stderr
+
+
+def test_interrupted_local_run_keeps_its_work_and_resumes(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, workers included): one line, exit 130, the
+    committed artifacts kept; the same command then completes the index to what an
+    uninterrupted run gives."""
+    import signal
+    import sqlite3
+    import time
+
+    from ns_strip.archive.store import IndexStore
+
+    for number in range(400):
+        wheel(tmp_path / "a", f"p{number}", {f"p{number}/__init__.py": f"N = {number}\n" * 50})
+    command = [sys.executable, "-m", "ns_strip", "archive", "index", str(tmp_path / "a"), "--jobs", "2", "--db"]
+    db = tmp_path / "i.sqlite"
+    process = subprocess.Popen([*command, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        try:
+            if sqlite3.connect(db, timeout=5).execute("SELECT count(*) FROM artifacts").fetchone()[0] >= 10:
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.strip() == "ns-strip: interrupted", err
+    kept = sqlite3.connect(db).execute("SELECT count(*) FROM artifacts").fetchone()[0]
+    assert 10 <= kept < 400
+    resumed = subprocess.run([*command, str(db), "--json"], capture_output=True, text=True, timeout=300)
+    assert json.loads(resumed.stdout)["skipped"] == kept
+    reference = tmp_path / "r.sqlite"
+    subprocess.run([*command, str(reference)], capture_output=True, timeout=300, check=True)
+    with IndexStore(db, create=False) as one, IndexStore(reference, create=False) as other:
+        assert one.canonical() == other.canonical()

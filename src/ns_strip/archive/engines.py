@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -79,7 +80,7 @@ class LocalEngine:
         # default one, which would re-run ``python -m ns_strip``'s __main__.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["ns_strip.archive.analyse"])
-        return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context)
+        return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_start)
 
     def run(self, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
         from .analyse import analyse_batch
@@ -124,6 +125,13 @@ class LocalEngine:
                     pool = self._pool()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_start() -> None:
+    """In each local worker: Ctrl-C reaches the whole process group, but only the coordinator
+    acts on it (it stops the pool; the index keeps what was committed), so workers ignore it
+    rather than each printing a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskEngine:

@@ -46,7 +46,7 @@ def discover(sources: Iterable[str]) -> list[str]:
     found: set[str] = set()
     for source in sources:
         path = os.path.abspath(source)
-        if os.path.isdir(path) and not os.path.islink(path):
+        if os.path.isdir(path):  # a link named on the command line is followed; none below it
             for directory, subdirs, files in os.walk(path):
                 subdirs.sort()
                 for name in files:
