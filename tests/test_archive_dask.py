@@ -263,3 +263,20 @@ def test_debian_distributed_runs_the_same_engine(archive: Path, reference: dict,
     assert summary["version"].startswith("2022.12")
     assert summary["indexed"] == 122 and summary["refused"] == 1
     assert _canonical(db) == reference
+
+
+def broken_analyse(paths: list[str]) -> list[dict]:
+    """Workers that cannot run the analysis (as when ns-strip is missing there)."""
+    raise ModuleNotFoundError("No module named 'ns_strip'")
+
+
+def test_workers_that_cannot_analyse_stop_the_run_and_record_nothing(cluster: Cluster, archive: Path,
+                                                                      tmp_path: Path) -> None:
+    from ns_strip.archive.engines import DaskEngine
+    from ns_strip.archive.indexer import index
+    from ns_strip.errors import ApplyError
+
+    with IndexStore(tmp_path / "i.sqlite") as store:
+        with pytest.raises(ApplyError, match="cannot run the analysis .*ns_strip"):
+            index(store, [str(archive / "w")], DaskEngine(cluster.address, broken_analyse))
+        assert store.count("artifacts") == 0

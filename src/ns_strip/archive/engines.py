@@ -10,7 +10,9 @@ task that fails is split, each of its artifacts retried in a task of its own.
 - :class:`DaskEngine`: the same function on an existing Dask distributed cluster
   (``--scheduler ADDRESS``). A task whose worker is lost is run again elsewhere by the
   scheduler; one that took ``distributed.scheduler.allowed-failures`` workers with it raises
-  ``KilledWorker`` and is recorded as refused. Workers open the artifacts by path: the
+  ``KilledWorker`` and is recorded as refused. Any other failure of a task means the workers
+  cannot run the analysis at all (the task function never raises for an artifact): the run
+  stops with exit 4 and records nothing for it, rather than mark good artifacts refused. Workers open the artifacts by path: the
   SOURCEs must be visible at the same paths on every worker (one machine, or a shared file
   system).
 
@@ -107,6 +109,9 @@ class LocalEngine:
                         broken = True
                         in_flight[future] = batch  # settled below with the others
                         continue
+                    except Exception as exc:  # noqa: BLE001 - the task never raises for an artifact
+                        raise ApplyError(f"the worker processes cannot run the analysis ({type(exc).__name__}: "
+                                         f"{exc}); what was indexed is kept") from exc
                     yield from records
                 if broken:
                     # A worker died: every task in flight failed with it. Each of their
@@ -181,19 +186,19 @@ class DaskEngine:
                     batches.extend([path] for path in batch)
                 else:
                     error = future.exception()
-                    name = type(error).__name__
-                    if name == "KilledWorker":
-                        reason = "its analysis killed the Dask workers running it"
-                    else:
-                        reason = f"the Dask task failed ({name}: {error})"
-                    yield refused_record(batch[0], reason)
+                    if type(error).__name__ != "KilledWorker":
+                        # The task function never raises for an artifact: the workers cannot run
+                        # it (ns-strip missing there, another version...). Nothing is recorded.
+                        raise ApplyError(f"the Dask workers cannot run the analysis ({type(error).__name__}: "
+                                         f"{error}); what was indexed is kept", self.address)
+                    yield refused_record(batch[0], "its analysis killed the Dask workers running it")
                 future.release()
                 while len(batch_of) < window:
                     following = submit()
                     if following is None:
                         break
                     completed.add(following)
-        except (GeneratorExit, KeyboardInterrupt):
+        except (GeneratorExit, KeyboardInterrupt, ApplyError):
             raise
         except Exception as exc:  # noqa: BLE001 - the cluster's own failures, whatever Dask raises
             raise ApplyError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); what was indexed is kept, "
