@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("ns_strip.cmd_render", "package-manager snippets from manifests: debian, rpm, gentoo"),
     "doctor": ("ns_strip.cmd_doctor", "check an interpreter's sys.path for namespace problems and registry drift"),
     "install-debhelper": ("ns_strip.cmd_install_debhelper", "install dh_ns_strip, its dh add-on and man page (Debian layout)"),
+    "archive": ("ns_strip.cmd_archive", "index whole archives of wheels, sdists and .debs; conflicts and census (index|report)"),
 }
 
 

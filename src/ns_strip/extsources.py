@@ -7,7 +7,7 @@ are the names an extension module must not take. Files are attributed to distrib
 RECORDs of the ``*.dist-info`` directories at the top of the tree (or the wheel's own).
 
 Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
-:func:`read_records`, :func:`namespace_packages`.
+:func:`read_records`, :func:`namespace_packages`, :func:`read_source`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .distributions import load_distributions, owners_by_path
-from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file
-from .extnames import is_extension_filename
+from .errors import BadInputError
+from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file, module_name
+from .extnames import is_extension_filename, parse_extension_filename
 from .initfile import classify_init
 from .safeio import MAX_INIT_BYTES, FileTooLargeError, NotRegularFileError, OutsideRootError
 from .sources import Source, TreeSource, join
@@ -77,6 +78,21 @@ def read_wheel(path: Path) -> ExtensionTree:
                 return inspect_extension(stream, relpath, distributions=owners)
 
         return _read_source(source, inspect)
+
+
+def read_source(source: Source) -> ExtensionTree:
+    """Any source read through its ``read_bytes`` (an artifact held in memory, for ``ns-strip
+    archive``). A file it cannot give is recorded as the extension's problem (NS205)."""
+
+    def inspect(relpath: str, owners: tuple[str, ...]) -> ExtensionInfo:
+        try:
+            data = source.read_bytes(relpath)
+        except BadInputError as exc:
+            return ExtensionInfo(relpath, parse_extension_filename(relpath.rpartition("/")[2]), module_name(relpath),
+                                 None, exc.message, owners)
+        return inspect_extension(io.BytesIO(data), relpath, distributions=owners)
+
+    return _read_source(source, inspect)
 
 
 def _first_owners(source: Source) -> dict[str, str]:

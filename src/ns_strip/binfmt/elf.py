@@ -16,7 +16,7 @@ pyelftools is imported on the first ELF file read, not with this module, so comm
 need :func:`tag_arch` never load it.
 
 Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`arch_and_abi`,
-:func:`tag_arch`.
+:func:`tag_arch`, :func:`find_exports` (named exports looked up through the hash table).
 """
 
 from __future__ import annotations
@@ -387,3 +387,149 @@ def tag_arch(triplet: str) -> tuple[str | None, str | None]:
     arch = _TAG_ARCH_ALIASES.get(arch, arch)
     abi = next((abi for abi in ("x32", "eabihf", "eabi", "abin32") if system.endswith(abi)), None)
     return (arch if arch in KNOWN_ARCHES else None), ("n32" if abi == "abin32" else abi)
+
+
+# -- looking exports up by name --------------------------------------------------------------
+#
+# :func:`find_exports` answers "does this object export PyInit_foo?" the way the dynamic loader
+# does: through the hash table (DT_GNU_HASH, else DT_HASH), touching one bucket and one chain
+# instead of decoding every dynamic symbol. It parses the headers as :func:`read` does (kept
+# apart from it on purpose: an addition beside the reader, not a change to it).
+
+MAX_CHAIN = 1 << 16  # the loader's chains are a few entries long; a longer one is not followed
+
+
+def find_exports(reader: Reader, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of ``names`` the ELF shared object read by ``reader`` exports (defined, global or
+    weak, function or untyped), looked up through its hash table; MalformedBinary as ``read``."""
+    ident = reader.read(0, 16, "ELF identification")
+    word_size = {1: 32, 2: 64}.get(ident[4])
+    little_endian = {1: True, 2: False}.get(ident[5])
+    if word_size is None or little_endian is None:
+        raise MalformedBinary(f"invalid ELF class {ident[4]} or byte order {ident[5]}")
+    endian = "<" if little_endian else ">"
+    header_layout, phdr_layout, dyn_layout = _layouts(endian, word_size)
+    data = reader.read(0, 16 + header_layout.size, "ELF header")
+    fields = header_layout.unpack_from(data, 16)
+    if fields[0] != 3:  # ET_DYN
+        raise MalformedBinary("ELF file is not a shared object")
+    view = _LookupView(reader, phdr_layout, dyn_layout, fields[4], fields[8], fields[9], word_size, endian)
+    return tuple(name for name in names if _exports(view, name))
+
+
+# The dynamic tags a lookup needs, by their gABI / GNU numbers (the same numbers pyelftools
+# names; not importing it keeps a lookup of a few files from paying for its import).
+_LOOKUP_TAGS = {4: "DT_HASH", 5: "DT_STRTAB", 6: "DT_SYMTAB", 10: "DT_STRSZ", 11: "DT_SYMENT",
+                0x6FFFFEF5: "DT_GNU_HASH"}
+
+
+class _LookupView(_ElfView):
+    """The parts of :class:`_ElfView` a lookup uses: loaded segments, the dynamic tags and the
+    string table's bounds (no DT_NEEDED or DT_SONAME names are decoded)."""
+
+    def __init__(self, reader: Reader, phdr: struct.Struct, dyn: struct.Struct, phoff: int, phentsize: int,
+                 phnum: int, word_size: int, endian: str) -> None:
+        self._reader = reader
+        self._word_size = word_size
+        self._endian = endian
+        self._loads = []
+        dynamic = self._read_program_headers(phdr, phoff, phentsize, phnum)
+        self._tags = self._read_dynamic(_LOOKUP_TAGS, dyn, *dynamic)
+        self._strtab = self._address_to_offset(_required(self._tags, "DT_STRTAB"), "dynamic string table")
+        strsz = self._tags.get("DT_STRSZ", [reader.size - self._strtab])[0]
+        reader.check(self._strtab, strsz, "dynamic string table")
+        self._strtab_end = self._strtab + strsz
+
+
+def gnu_hash(name: bytes) -> int:
+    value = 5381
+    for byte in name:
+        value = (value * 33 + byte) & 0xFFFFFFFF
+    return value
+
+
+def sysv_hash(name: bytes) -> int:
+    value = 0
+    for byte in name:
+        value = (value << 4) + byte
+        high = value & 0xF0000000
+        if high:
+            value ^= high >> 24
+        value &= ~high & 0xFFFFFFFF
+    return value
+
+
+def _exports(view: _LookupView, name: str) -> bool:
+    wanted = name.encode("utf-8")
+    if "DT_GNU_HASH" in view._tags:
+        candidates = _gnu_candidates(view, wanted)
+    elif "DT_HASH" in view._tags:
+        candidates = _sysv_candidates(view, wanted)
+    else:
+        raise MalformedBinary("no DT_GNU_HASH or DT_HASH table: the loader could not look symbols up")
+    return any(_defines(view, index, wanted) for index in candidates)
+
+
+def _gnu_candidates(view: _LookupView, wanted: bytes) -> list[int]:
+    table = view._address_to_offset(view._tags["DT_GNU_HASH"][0], "DT_GNU_HASH")
+    nbuckets, symoffset, bloom_size, shift = view._reader.unpack(view._endian + "IIII", table, "DT_GNU_HASH header")
+    if nbuckets == 0 or nbuckets > MAX_SYMBOLS or bloom_size > MAX_SYMBOLS:
+        raise MalformedBinary(f"DT_GNU_HASH claims {nbuckets} buckets and {bloom_size} bloom words")
+    h1 = gnu_hash(wanted)
+    bits = view._word_size
+    if bloom_size:
+        word_format = view._endian + ("I" if bits == 32 else "Q")
+        (word,) = view._reader.unpack(word_format, table + 16 + ((h1 // bits) % bloom_size) * (bits // 8),
+                                      "DT_GNU_HASH bloom filter")
+        mask = (1 << (h1 % bits)) | (1 << ((h1 >> (shift % 32)) % bits))
+        if word & mask != mask:
+            return []
+    buckets_at = table + 16 + bloom_size * (bits // 8)
+    (index,) = view._reader.unpack(view._endian + "I", buckets_at + (h1 % nbuckets) * 4, "DT_GNU_HASH bucket")
+    if index == 0:
+        return []
+    if index < symoffset:
+        raise MalformedBinary(f"DT_GNU_HASH bucket points at symbol {index}, below its first ({symoffset})")
+    chain_at = buckets_at + nbuckets * 4
+    found = []
+    for _ in range(MAX_CHAIN):
+        (h2,) = view._reader.unpack(view._endian + "I", chain_at + (index - symoffset) * 4, "DT_GNU_HASH chain")
+        if (h1 | 1) == (h2 | 1):
+            found.append(index)
+        if h2 & 1:
+            return found
+        index += 1
+    raise MalformedBinary("DT_GNU_HASH chain does not end")
+
+
+def _sysv_candidates(view: _LookupView, wanted: bytes) -> list[int]:
+    table = view._address_to_offset(view._tags["DT_HASH"][0], "DT_HASH table")
+    nbucket, nchain = view._reader.unpack(view._endian + "II", table, "DT_HASH header")
+    if nbucket == 0 or nbucket > MAX_SYMBOLS or nchain > MAX_SYMBOLS:
+        raise MalformedBinary(f"DT_HASH claims {nbucket} buckets and {nchain} chain entries")
+    (index,) = view._reader.unpack(view._endian + "I", table + 8 + (sysv_hash(wanted) % nbucket) * 4, "DT_HASH bucket")
+    chain_at = table + 8 + nbucket * 4
+    found = []
+    for _ in range(min(nchain, MAX_CHAIN) + 1):  # a chain visits each symbol once at most
+        if index == 0:  # STN_UNDEF ends the chain
+            return found
+        if index >= nchain:
+            raise MalformedBinary(f"DT_HASH chain points at symbol {index}, past its {nchain}")
+        found.append(index)
+        (index,) = view._reader.unpack(view._endian + "I", chain_at + index * 4, "DT_HASH chain")
+    raise MalformedBinary("DT_HASH chain does not end (a cycle)")
+
+
+def _defines(view: _LookupView, index: int, wanted: bytes) -> bool:
+    """Whether dynamic symbol ``index`` is a defined, exported function named ``wanted``."""
+    symtab = view._address_to_offset(_required(view._tags, "DT_SYMTAB"), "dynamic symbol table")
+    if view._word_size == 32:
+        name, _, _, info, _, shndx = view._reader.unpack(view._endian + "IIIBBH", symtab + index * 16, "symbol")
+    else:
+        name, info, _, shndx, _, _ = view._reader.unpack(view._endian + "IBBHQQ", symtab + index * 24, "symbol")
+    if shndx == SHN_UNDEF or info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
+        return False
+    if info & 0xF not in (STT_FUNC, STT_NOTYPE, STT_GNU_IFUNC):
+        return False
+    return view._reader.cstring(view._strtab + name, "symbol name", view._strtab_end) == wanted
+

@@ -1,0 +1,120 @@
+"""The coordinator of ``ns-strip archive index``: find the artifacts, leave out those indexed
+already, run the rest through an engine, write each record as it comes back.
+
+Records are committed in small batches (at most :data:`COMMIT_EVERY` artifacts or
+:data:`COMMIT_SECONDS`), each artifact whole or not at all: a coordinator killed mid-run loses
+only the artifacts in flight and the last uncommitted batch, which the next run indexes again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+from ..errors import UsageError
+from .artifacts import artifact_kind
+from .store import IndexStore
+
+COMMIT_EVERY = 64
+COMMIT_SECONDS = 1.0
+
+
+class Engine(Protocol):
+    def run(self, paths: Sequence[str]) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclasses.dataclass
+class IndexSummary:
+    found: int = 0
+    skipped: int = 0  # indexed before, unchanged
+    indexed: int = 0
+    duplicates: int = 0  # the same bytes as an artifact already indexed, under another name
+    refused: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
+    unreadable: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.indexed + self.duplicates + len(self.refused) + len(self.unreadable)
+
+
+def discover(sources: Iterable[str]) -> list[str]:
+    """Absolute paths of the artifacts in ``sources`` (files, or directories walked without
+    following links), sorted. A file named explicitly must be an artifact (else exit 2)."""
+    found: set[str] = set()
+    for source in sources:
+        path = os.path.abspath(source)
+        if os.path.isdir(path):  # a link named on the command line is followed; none below it
+            for directory, subdirs, files in os.walk(path):
+                subdirs.sort()
+                for name in files:
+                    if artifact_kind(name) is not None:
+                        full = os.path.join(directory, name)
+                        if not os.path.islink(full):
+                            found.add(full)
+        elif os.path.lexists(path):
+            if artifact_kind(os.path.basename(path)) is None:
+                raise UsageError("not a wheel, an sdist (.tar.gz, .zip …) or a .deb", source)
+            found.add(path)
+        else:
+            raise UsageError("no such file or directory", source)
+    return sorted(found)
+
+
+def to_do(store: IndexStore, paths: Sequence[str]) -> tuple[list[str], int]:
+    """The paths not indexed yet (or changed since), and how many are left out."""
+    todo = []
+    for path in paths:
+        seen = store.seen(path)  # one indexed look-up each: memory does not grow with the index
+        if seen is not None:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if (info.st_size, info.st_mtime_ns) == seen:
+                continue
+        todo.append(path)
+    return todo, len(paths) - len(todo)
+
+
+def index(store: IndexStore, sources: Sequence[str], engine: Engine,
+          progress: Callable[[IndexSummary], None] | None = None) -> IndexSummary:
+    summary = IndexSummary()
+    paths = discover(sources)
+    summary.found = len(paths)
+    todo, summary.skipped = to_do(store, paths)
+    if progress:
+        progress(summary)
+    batch = 0
+    last_commit = time.monotonic()
+    in_transaction = False
+    try:
+        for record in engine.run(todo):
+            status = record.get("status")
+            if status == "unreadable" or not record.get("sha256"):
+                summary.unreadable.append((record["path"], record.get("reason") or "unreadable"))
+            else:
+                if not in_transaction:
+                    store.begin()
+                    in_transaction = True
+                added = store.add(record)
+                batch += 1
+                if not added:
+                    summary.duplicates += 1
+                elif status == "refused":
+                    summary.refused.append((record["path"], record.get("reason") or "refused"))
+                else:
+                    summary.indexed += 1
+                if batch >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
+                    store.commit()
+                    in_transaction = False
+                    batch = 0
+                    last_commit = time.monotonic()
+            if progress:
+                progress(summary)
+    finally:
+        if in_transaction:
+            store.commit()
+    return summary
