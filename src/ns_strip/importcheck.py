@@ -254,15 +254,19 @@ def check_strip(interpreter: Interpreter, source: TreeSource, tree_entry: str, d
         return [], []
     tree = Path(os.path.abspath(source.site_dir))
     staged = source.root is not None
-    before = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(tree), staged), names)
-    view_root = Path(tempfile.mkdtemp(prefix="ns-strip-view-"))
     try:
-        view = view_root / "site"
-        view.mkdir()
-        build_view(tree, view, removed, rewrites, emptied)
-        after = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(view), staged), names)
-    finally:
-        shutil.rmtree(view_root, ignore_errors=True)
+        before = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(tree), staged), names)
+        view_root = Path(tempfile.mkdtemp(prefix="ns-strip-view-"))
+        try:
+            view = view_root / "site"
+            view.mkdir()
+            build_view(tree, view, removed, rewrites, emptied)
+            after = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(view), staged), names)
+        finally:
+            shutil.rmtree(view_root, ignore_errors=True)
+    except OSError as exc:  # the tree changed under us, or no room for the view: nothing was changed
+        raise BadInputError(f"cannot check imports: {exc.strerror or exc}; nothing was changed",
+                            exc.filename or str(tree)) from exc
     broken = [Regression(name, after.errors.get(name, "failed")) for name in names
               if before.ok.get(name) and not after.ok.get(name)]
     return names, broken
