@@ -104,3 +104,14 @@ def test_check_imports_refuses_a_wheel(tmp_path):
     assert main(["strip", str(wheel), "--check-imports", "-o", str(tmp_path / "o.whl")], stdout=io.StringIO(),
                 stderr=err) == 2
     assert "--check-imports" in err.getvalue()
+
+
+def test_tree_without_metadata_checks_its_top_level(base, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "nsy" / "data").mkdir(parents=True)
+    (tree / "nsy" / "__init__.py").write_text(PKGUTIL)
+    (tree / "nsy" / "data" / "__init__.py").write_text("import os, nsy\nHOME = os.path.dirname(nsy.__file__)\n")
+    code, out = run("strip", str(tree), "--check-imports", "--python", str(base))
+    assert code == 4
+    assert [f["module"] for f in out["findings"] if f["code"] == "NS135"] == ["nsy.data"]
+    assert (tree / "nsy" / "__init__.py").exists()

@@ -35,6 +35,7 @@ from .distributions import Distribution
 from .errors import BadInputError
 from .findings import Finding
 from .importnames import bare_name, compute_layout
+from .initfile import classify_init
 from .sources import Source, TreeSource, join
 from .syspath import Interpreter
 
@@ -85,8 +86,40 @@ def names_to_import(source: Source, distributions: Iterable[Distribution]) -> li
         layout = compute_layout(source, dist)
         namespaces.update(entry.name for entry in layout.namespaces)
         names.update(bare_name(value) for value in layout.import_names)
+    if not namespaces and not names:
+        names = _top_level_names(source)  # a tree without metadata: what its top level holds
     wanted = sorted(namespaces) + sorted(names - namespaces)
     return [name for name in wanted if all(part.isidentifier() for part in name.split("."))]
+
+
+def _top_level_names(source: Source, directory: str = "", prefix: str = "") -> set[str]:
+    """Packages and modules of a tree without metadata, and those of its namespaces' portions."""
+    listing = source.dirs.get(directory)
+    if listing is None:
+        return set()
+    found = set()
+    for filename in listing.files:
+        stem = filename.partition(".")[0]
+        if filename.endswith((".py", ".so", ".pyd")) and stem.isidentifier() and stem != "__init__":
+            found.add(prefix + stem)
+    for sub in listing.subdirs:
+        if not sub.isidentifier() or sub == "__pycache__":
+            continue
+        found.add(prefix + sub)
+        path = join(directory, sub)
+        if _is_namespace(source, path):
+            found |= _top_level_names(source, path, f"{prefix}{sub}.")
+    return found
+
+
+def _is_namespace(source: Source, directory: str) -> bool:
+    listing = source.dirs.get(directory)
+    if listing is None or "__init__.py" not in listing.files:
+        return True
+    try:
+        return classify_init(source.read_bytes(join(directory, "__init__.py"))).is_namespace
+    except BadInputError:
+        return False
 
 
 def site_dirs_with(interpreter: Interpreter, tree_entry: str, on_disk: str, staged: bool) -> list[str]:
@@ -221,15 +254,19 @@ def check_strip(interpreter: Interpreter, source: TreeSource, tree_entry: str, d
         return [], []
     tree = Path(os.path.abspath(source.site_dir))
     staged = source.root is not None
-    before = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(tree), staged), names)
-    view_root = Path(tempfile.mkdtemp(prefix="ns-strip-view-"))
     try:
-        view = view_root / "site"
-        view.mkdir()
-        build_view(tree, view, removed, rewrites, emptied)
-        after = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(view), staged), names)
-    finally:
-        shutil.rmtree(view_root, ignore_errors=True)
+        before = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(tree), staged), names)
+        view_root = Path(tempfile.mkdtemp(prefix="ns-strip-view-"))
+        try:
+            view = view_root / "site"
+            view.mkdir()
+            build_view(tree, view, removed, rewrites, emptied)
+            after = run_imports(interpreter, site_dirs_with(interpreter, tree_entry, str(view), staged), names)
+        finally:
+            shutil.rmtree(view_root, ignore_errors=True)
+    except OSError as exc:  # the tree changed under us, or no room for the view: nothing was changed
+        raise BadInputError(f"cannot check imports: {exc.strerror or exc}; nothing was changed",
+                            exc.filename or str(tree)) from exc
     broken = [Regression(name, after.errors.get(name, "failed")) for name in names
               if before.ok.get(name) and not after.ok.get(name)]
     return names, broken

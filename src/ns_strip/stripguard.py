@@ -49,7 +49,7 @@ def _owner(path: str, entry: str, cache: dict[str, dict[str, list[str]]]) -> str
     if entry not in cache:
         try:
             cache[entry] = owners_by_path(load_distributions(TreeSource(Path(entry))))
-        except (NsStripError, OSError):
+        except (NsStripError, OSError, ValueError):  # another entry's metadata: only a name is at stake
             cache[entry] = {}
     relative = os.path.relpath(path, entry)
     owners = cache[entry].get(relative.replace(os.sep, "/"))
