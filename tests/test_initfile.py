@@ -383,3 +383,12 @@ def test_the_compiler_warns_nothing_on_stderr():
         assert classify(PKGUTIL_INIT + "x = '\\k'\n").kind is Kind.HYBRID
         assert classify("x = '\\k'\n" + PKGUTIL_INIT).kind is Kind.HYBRID
     assert caught == []
+
+
+def test_quoted_lines_never_carry_control_characters():
+    from ns_strip.nspkg import parse_nspkg_pth
+
+    result = classify(PKGUTIL_INIT + "x = '\x1b[2J\x07'\n")
+    assert result.blocking[0].text == "x = '\\x1b[2J\\x07'"
+    [line] = parse_nspkg_pth(b"import os;\x1b]0;owned\x07\n")
+    assert line.text == "import os;\\x1b]0;owned\\x07" and not line.loader

@@ -25,7 +25,7 @@ from . import pthaudit, syspath
 from .crossentry import PKG_RESOURCES, EntryProber, hidden_on_path, package_kind
 from .errors import BadInputError
 from .findings import Finding
-from .initfile import Kind, classify_init
+from .initfile import classify_init
 from .nspkg import is_nspkg_pth, parse_nspkg_pth
 from .registry import DEFAULT_DB, Registry
 from .report import Report
@@ -196,7 +196,7 @@ def _package_kind(directory: Path) -> str | None:
             found = classify_init(read_regular(directory / INIT, MAX_INIT_BYTES))
         except (OSError, BadInputError):  # unreadable, too large, a link, a FIFO: not read
             return "regular"
-        return "regular" if found.kind is Kind.REGULAR else "declared"
+        return "declared" if found.is_namespace else "regular"
     if any(n.startswith("__init__.") and n.endswith(MODULE_SUFFIXES) for n in names):
         return "regular"  # a sourceless __init__.pyc or an extension __init__ makes a regular package
     return "namespace" if _holds_python(directory) else None

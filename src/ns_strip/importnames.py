@@ -139,12 +139,17 @@ class _Files:
             parts = directory.split("/") if directory else []
             if any(not part.isidentifier() or part == PYCACHE for part in parts):
                 continue  # metadata, NAME.data/, ../../../bin, bytecode: not import locations
-            for depth in range(len(parts)):
-                parent, child = "/".join(parts[:depth]), "/".join(parts[: depth + 1])
-                self.subdirs.setdefault(parent, set()).add(parts[depth])
+            # Register the directory and its ancestors upwards, stopping at the first one known
+            # (its own ancestors are then known too): linear in the path, where joining every
+            # prefix was quadratic (16,000 rows 1,000 deep took minutes).
+            child = directory
+            while child not in self.files:
+                parent, _, name = child.rpartition("/")
+                self.subdirs.setdefault(parent, set()).add(name)
                 self.subdirs.setdefault(child, set())
-                self.files.setdefault(child, set())
-            self.files.setdefault(directory, set()).add(filename)
+                self.files[child] = set()
+                child = parent
+            self.files[directory].add(filename)
 
     def modules(self, directory: str) -> Iterator[tuple[str, str]]:
         """(module name, file) for the modules directly in ``directory``, ``__init__`` excepted."""

@@ -27,7 +27,14 @@ import tokenize
 
 from .purity import Scope, Style, match_statement
 from .pysource import MAX_TOKENS as MAX_INIT_TOKENS
-from .pysource import TooManyTokensError, UnparseableError, describe_parse_error, parse_bounded, quiet_compiler
+from .pysource import (
+    TooManyTokensError,
+    UnparseableError,
+    describe_parse_error,
+    parse_bounded,
+    quiet_compiler,
+    quote_line,
+)
 from .safeio import MAX_INIT_BYTES, FileTooLargeError
 from .sources import Source
 
@@ -218,7 +225,8 @@ def _statement_text(line: int, stmt: ast.stmt, lines: list[str]) -> str:
     if 0 < line <= len(lines):
         text = lines[line - 1].strip()
         if len(text) > MAX_STATEMENT_TEXT:  # a line may be a megabyte long: quote its start
-            return text[:MAX_STATEMENT_TEXT] + " …"
+            return quote_line(text, MAX_STATEMENT_TEXT)
+        text = quote_line(text, MAX_STATEMENT_TEXT)
         if getattr(stmt, "end_lineno", line) != line:
             text += " …"
         return text

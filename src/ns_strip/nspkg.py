@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from .pysource import TooManyTokensError, UnparseableError, parse_bounded
+from .pysource import TooManyTokensError, UnparseableError, parse_bounded, quote_line
 
 NSPKG_SUFFIX = "-nspkg.pth"
 # setuptools' longest loader line (a nested namespace) is under 1,000 characters.
@@ -50,12 +50,12 @@ def parse_nspkg_pth(data: bytes) -> list[NspkgLine]:
             continue
         if not line.startswith(("import ", "import\t")):
             # A directory site.py adds to sys.path: not what setuptools writes here.
-            result.append(NspkgLine(number, None, line[:MAX_QUOTED_CHARS], loader=False))
+            result.append(NspkgLine(number, None, quote_line(line, MAX_QUOTED_CHARS), loader=False))
             continue
         tree = _parse_line(line)
         loader = tree is not None and is_loader(tree)
         namespace = namespace_of_tree(tree) if loader and tree is not None else None
-        result.append(NspkgLine(number, namespace, line[:MAX_QUOTED_CHARS], loader=loader))
+        result.append(NspkgLine(number, namespace, quote_line(line, MAX_QUOTED_CHARS), loader=loader))
     return result
 
 

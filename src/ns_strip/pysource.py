@@ -79,6 +79,15 @@ def quiet_compiler() -> Iterator[None]:
         yield
 
 
+def quote_line(text: str, limit: int) -> str:
+    """A line of a tree's file as a finding may show it: at most ``limit`` characters, and every
+    character that is not printable escaped (an ESC in a hostile file must not reach the
+    maintainer's terminal as a control sequence)."""
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
+    return shown + (" …" if len(text) > limit else "")
+
+
 def describe_parse_error(exc: BaseException) -> str:
     if isinstance(exc, (RecursionError, MemoryError)):
         return "nested too deeply to parse"

@@ -266,3 +266,14 @@ def test_a_few_deep_record_paths_are_read(tmp_path: Path) -> None:
         record.write("".join(f"a{i}/" + "x/" * 1000 + "f.py,,\n" for i in range(10)))
     for command in ("scan", "check", "import-names"):
         assert_clean_exit(run_limited(command, str(site), memory=MEMORY, timeout=60), {0, 1})
+
+
+def test_many_rows_in_one_deep_directory_cost_linear_time(tmp_path: Path) -> None:
+    # 4,000 rows in one directory 1,000 levels deep (8 MB): import-names joined every prefix
+    # of every row and took two minutes; each directory is now registered once.
+    site = tmp_path / "site"
+    dist_info = add_distribution(site, "deep", {"ns/__init__.py": PKGUTIL_INIT})
+    with open(dist_info / "RECORD", "a") as record:
+        record.write("".join("x/" * 1000 + f"f{i}.py,,\n" for i in range(4000)))
+    for command in ("import-names", "check", "scan"):
+        assert_clean_exit(run_limited(command, str(site), timeout=60), {0, 1})
