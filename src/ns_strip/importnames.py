@@ -28,7 +28,7 @@ from .distributions import Distribution, metadata_headers
 from .extnames import is_extension_filename, parse_extension_filename
 from .findings import Finding
 from .initfile import Kind, classify_init_at
-from .safeio import MAX_METADATA_BYTES
+from .safeio import MAX_METADATA_BYTES, MAX_TEXT_BYTES
 from .sources import Source, join, parent_of
 
 PRIVATE = "; private"
@@ -201,7 +201,7 @@ def _top_level_layout(source: Source, dist: Distribution) -> ImportLayout:
     its ``top_level.txt``, their kinds from what is on disk. A declared namespace
     (``namespace_packages.txt``) is an Import-Namespace; below it, the name the distribution is
     called by (``zope.interface``) when that is there."""
-    text = source.read_bytes(join(dist.metadata_dir, TOP_LEVEL_TXT)).decode("utf-8", errors="replace")
+    text = source.read_bytes(join(dist.metadata_dir, TOP_LEVEL_TXT), limit=MAX_TEXT_BYTES).decode("utf-8", errors="replace")
     tops = [line.strip().replace("/", ".") for line in text.splitlines() if line.strip()]
     declared = set(dist.declared_namespaces or ())
     names: list[ImportEntry] = []
