@@ -341,21 +341,29 @@ def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmd
         checkpoint()
         tree.create(_COMMITTED, b"", 0o600, sync=True)
         _sync_paths(tree, [JOURNAL_DIR], directories=True)
-    except OSError as exc:
+    except (OSError, KeyboardInterrupt) as exc:
+        # A failure, or Ctrl-C: undo every step made (a second Ctrl-C leaves it to the next run).
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.strerror or str(exc)
         where = current.path if current else journal
         if isinstance(exc, (TreeChangedError, UnsafePathError)):
             where = exc.filename
         tree.expect({})
         try:
+            # A commit marker written before the failure goes first: a rollback cut short must
+            # not leave a journal that the next run would take for a finished change.
+            if tree.lstat(_COMMITTED) is not None:
+                tree.unlink(_COMMITTED)
+                _sync_paths(tree, [JOURNAL_DIR], directories=True)
             _roll_back(tree, steps)
-        except (OSError, UnsafeJournalError) as again:
-            reason = again.strerror if isinstance(again, OSError) else again.problem
+        except OSError as again:
             raise ApplyError(
-                f"failed ({exc.strerror or exc}) and could not roll back ({reason or again}); "
+                f"failed ({reason}) and could not roll back ({again.strerror or again}); "
                 "the journal is kept: run 'ns-strip strip' again to finish the rollback",
                 where,
             ) from exc
-        raise ApplyError(f"failed ({exc.strerror or exc}); every change was rolled back", where) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ApplyError(f"failed ({reason}); every change was rolled back", where) from exc
     tree.expect({})
     try:
         checkpoint()
