@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from nstree import PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
-from test_scan import populated_site
-from test_strip import assert_records_true
 
 from ns_strip import journal, sitelock
 from ns_strip.errors import ApplyError, BadInputError
+from nstree import PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
+from test_scan import populated_site
+from test_strip import assert_records_true
 
 
 def without_journal(state: dict[str, object]) -> dict[str, object]:

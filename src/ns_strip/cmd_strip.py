@@ -6,11 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import journal, setuptools_dep, sitelock
-from .cmd_manifest import (
-    add_strip_manifest_arguments,
-    check_strip_manifest_options,
-    manifest_report,
-)
+from .cmd_manifest import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
 from .errors import ApplyError
 from .fdtree import FdTree
 from .findings import Finding

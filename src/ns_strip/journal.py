@@ -32,24 +32,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .errors import ApplyError, BadInputError
-from .fdtree import (
-    FdTree,
-    Identity,
-    TreeChangedError,
-    UnsafePathError,
-    ancestors,
-    parent_and_name,
-)
+from .fdtree import FdTree, Identity, TreeChangedError, UnsafePathError, ancestors, parent_and_name
 from .journalcheck import JournalState, UnsafeJournalError, check_journal
-from .journalplan import (
-    JOURNAL_DIR,
-    MAX_PLAN_BYTES,
-    PLAN,
-    PlanError,
-    Step,
-    decode_plan,
-    encode_plan,
-)
+from .journalplan import JOURNAL_DIR, MAX_PLAN_BYTES, PLAN, PlanError, Step, decode_plan, encode_plan
 from .sitelock import locked_site
 from .treesync import sync_paths
 

@@ -76,7 +76,8 @@ def test_waiters_give_up_then_the_holder_is_killed_and_recovered(states, tmp_pat
     pristine, _, stripped = states
     site = tmp_path / "site"
     shutil.copytree(pristine, site, symlinks=True)
-    holder = start("strip", str(site), env={STEP_DELAY_ENV: "0.5"})
+    # Slow enough to hold the lock through every waiter on a loaded machine; killed below.
+    holder = start("strip", str(site), env={STEP_DELAY_ENV: "3"})
     try:
         wait_for(site / JOURNAL_DIR / "plan.json", holder)
         quick = {LOCK_TIMEOUT_ENV: "0.3"}
