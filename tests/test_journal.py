@@ -9,15 +9,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from nstree import PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
-from test_scan import populated_site
-from test_strip import assert_records_true
 
 from ns_strip import journal, sitelock
 from ns_strip.errors import ApplyError, BadInputError
+from nstree import PKGUTIL_INIT, add_distribution, run_cli, run_module, snapshot
+from test_scan import populated_site
+from test_strip import assert_records_true
 
 
 def without_journal(state: dict[str, object]) -> dict[str, object]:
@@ -307,3 +308,19 @@ def test_a_change_recovery_would_refuse_is_not_journalled(tmp_path):
         journal.apply(tmp_path, [f"{deep}/x.py"], {})
     assert "more than" in str(caught.value) and "nothing was changed" in str(caught.value)
     assert snapshot(tmp_path) == before
+
+
+def test_ctrl_c_during_the_apply_rolls_back(states, tmp_path):
+    pristine, original, _ = states
+    site = tmp_path / "site"
+    shutil.copytree(pristine, site, symlinks=True)
+    proc = subprocess.Popen([sys.executable, "-m", "ns_strip", "strip", str(site)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, journal.STEP_DELAY_ENV: "0.2"})
+    deadline = time.monotonic() + 60
+    while not (site / journal.JOURNAL_DIR / "old" / "0").exists():  # the first step is made
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "ns-strip: interrupted\n")
+    assert snapshot(site) == original

@@ -61,6 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
+    if not args.rename:
+        return _run(args)
+    # --rename changes the directories it reads: each is locked before it is read, so a strip
+    # running there is waited for instead of being read half done.
+    from .extrename import locked_roots
+
+    with locked_roots(args.paths, shared=bool(args.dry_run)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> Report:
     if (args.python_tag or args.dry_run) and not args.rename:
         raise UsageError("--python-tag and --dry-run go with --rename")
     tag: tuple[str | None, str | None] = (None, None)

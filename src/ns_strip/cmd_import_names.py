@@ -11,12 +11,7 @@ from .cmd_scan import open_tree
 from .distributions import load_distributions
 from .errors import UsageError
 from .fdtree import FdTree, Identity
-from .importnames import (
-    ImportLayout,
-    compute_layout,
-    layout_findings,
-    matches_declaration,
-)
+from .importnames import ImportLayout, compute_layout, layout_findings, matches_declaration
 from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
 from .scan import missing_record_files
@@ -108,4 +103,3 @@ def _write(source: Source, layouts: list[ImportLayout], output: Path | None, rep
         sitelock.check_still_named(tree)
         journal.apply(tree, (), rewrites, expected=expected)
     return sorted(rewrites)
-

@@ -7,34 +7,24 @@ targets are checked before anything is renamed; a target that exists is an error
 is changed.
 
 Public API: :func:`default_tag`, :func:`parse_tag_option`, :func:`plan_rename`,
-:func:`apply_renames`, :class:`Rename`.
+:func:`apply_renames`, :func:`locked_roots`, :class:`Rename`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.machinery
+import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import journal, sitelock
 from .distributions import load_distributions
 from .errors import ApplyError, BadInputError, UsageError
-from .extensions import (
-    ExtensionInfo,
-    PythonTarget,
-    exports_own_init,
-    tag_contradictions,
-    untagged_reason,
-)
-from .extnames import (
-    EXTENSION_EXTENSIONS,
-    TagStyle,
-    normalize_tag,
-    parse_extension_filename,
-    tagged_filename,
-)
+from .extensions import ExtensionInfo, PythonTarget, exports_own_init, tag_contradictions, untagged_reason
+from .extnames import EXTENSION_EXTENSIONS, TagStyle, normalize_tag, parse_extension_filename, tagged_filename
 from .fdtree import FdTree
 from .findings import Finding
 from .metadata_edit import rewrite_record
@@ -85,6 +75,28 @@ def plan_rename(
         message = f"not renamed to {new_name.filename}: {reasons[0]}"
         return None, Finding("NS203", info.path, message, info.distributions)
     return Rename(info.path, new_path), None
+
+
+@contextlib.contextmanager
+def locked_roots(paths: Sequence[str], *, shared: bool) -> Iterator[None]:
+    """Hold the lock of every directory ``ext --rename PATH...`` renames in (a directory given,
+    or the one holding a file given) from before it is read until the renames are done; in a
+    fixed order (device and inode), so two runs on overlapping directories cannot deadlock.
+    Paths that are neither are left to the command to report."""
+    roots: dict[tuple[int, int], Path] = {}
+    for text in paths:
+        path = Path(text)
+        root = path if path.is_dir() else path.parent if path.is_file() else None
+        if root is not None:
+            try:
+                info = os.stat(root)
+            except OSError:
+                continue
+            roots.setdefault((info.st_dev, info.st_ino), root)
+    with contextlib.ExitStack() as stack:
+        for key in sorted(roots):
+            stack.enter_context(sitelock.locked_site(roots[key], shared=shared))
+        yield
 
 
 def apply_renames(root: Path, renames: Sequence[Rename], *, dry_run: bool = False) -> list[str]:

@@ -275,6 +275,7 @@ class FdTree:
         parent, name = parent_and_name(rel)
         fd = self.dir_fd(parent)
         cached = self._dirs.pop(rel, None)
+        self._verified.discard(rel)
         if cached is not None:
             os.close(cached[0])
         os.rmdir(name, dir_fd=fd)

@@ -12,7 +12,7 @@ moved aside, ``plan.json`` the steps (its presence means the apply may have star
 The tree is hostile, and so is a journal found in it. Every operation goes through an
 :class:`~ns_strip.fdtree.FdTree` (directory descriptors, no link followed), the apply checks
 before each step that the path is still what the plan saw, and a recovery first checks the
-whole journal (:func:`inspect`): a real directory of the expected entries only, a plan of
+whole journal (:mod:`ns_strip.journalcheck`): a real directory of the expected entries only, a plan of
 relative, normalised paths inside the site dir, none reached through a link. A journal that
 fails is refused (exit 3, :class:`UnsafeJournalError`) and nothing is touched. Callers hold
 the site dir's lock (:mod:`ns_strip.sitelock`) around apply and recovery; given a path, these
@@ -25,35 +25,18 @@ import contextlib
 import dataclasses
 import errno
 import os
-import posixpath
 import signal
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import ApplyError, BadInputError
-from .fdtree import (
-    FdTree,
-    Identity,
-    TreeChangedError,
-    UnsafePathError,
-    ancestors,
-    parent_and_name,
-)
-from .journalplan import (
-    JOURNAL_DIR,
-    MAX_PLAN_BYTES,
-    PlanError,
-    Step,
-    decode_plan,
-    encode_plan,
-)
+from .fdtree import FdTree, Identity, TreeChangedError, UnsafePathError, ancestors, parent_and_name
+from .journalcheck import JournalState, UnsafeJournalError, check_journal
+from .journalplan import JOURNAL_DIR, MAX_PLAN_BYTES, PLAN, PlanError, Step, decode_plan, encode_plan
 from .sitelock import locked_site
-
-if TYPE_CHECKING:
-    from concurrent.futures import Executor
+from .treesync import sync_paths
 
 # Test hooks, never set in real use: before step N (counting from 1) the process kills itself
 # with SIGKILL, or a step fails with EIO, so the tests can interrupt an apply at every step and
@@ -65,10 +48,8 @@ STEP_DELAY_ENV = "NS_STRIP_TEST_STEP_DELAY"
 
 _NEW = f"{JOURNAL_DIR}/new"
 _OLD = f"{JOURNAL_DIR}/old"
-_PLAN = f"{JOURNAL_DIR}/plan.json"
-_PLAN_TMP = f"{JOURNAL_DIR}/plan.json.tmp"
+_PLAN_TMP = f"{PLAN}.tmp"
 _COMMITTED = f"{JOURNAL_DIR}/committed"
-_CLEAR_HINT = "nothing was changed; if no ns-strip is running, inspect it and remove it by hand to continue"
 
 __all__ = [
     "JOURNAL_DIR",
@@ -109,14 +90,6 @@ class Checkpoints:
             raise OSError(errno.EIO, "injected I/O error")
 
 
-class UnsafeJournalError(BadInputError):
-    """A journal that ns-strip did not write, or that leads out of the site dir: refused."""
-
-    def __init__(self, journal: str, problem: str) -> None:
-        super().__init__(f"not recovered: {problem}; {_CLEAR_HINT}", journal)
-        self.problem = problem
-
-
 def journal_dir(base: Path) -> Path:
     return base / JOURNAL_DIR
 
@@ -137,7 +110,7 @@ def _opened(base: Path | FdTree) -> Iterator[FdTree]:
             yield tree
 
 
-# -- syncing -------------------------------------------------------------------------------------
+# -- syncing (wheels.py syncs its output with these) ---------------------------------------------
 
 
 def _fsync_file(path: Path) -> None:
@@ -153,77 +126,6 @@ def _fsync_dir(path: Path) -> None:
         _fsync_file(path)
     except OSError:
         pass  # some file systems cannot sync a directory; the renames are still atomic
-
-
-class _SyncThreads:
-    """Syncs descriptors several at once: the file system commits concurrent syncs together,
-    one journal commit for many files instead of one each, which is most of a large strip's
-    time. A few are synced in the calling thread, and so are all when no thread can be started
-    (a run under an address-space limit). Each is on disk when :meth:`sync` returns; the first
-    error is raised."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.pool: Executor | None = None
-        self.stack_size = 0
-
-    def __enter__(self) -> _SyncThreads:
-        if self.count >= 4:
-            # Imported here: a single package's strip syncs a few files and need not pay for it.
-            import threading
-            from concurrent.futures import ThreadPoolExecutor
-
-            # A syncing thread needs little stack; the default reserves 8 MiB of address space.
-            self.stack_size = threading.stack_size(1 << 18)
-            self.pool = ThreadPoolExecutor(max_workers=min(16, self.count))
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.pool is not None:
-            import threading
-
-            self.pool.shutdown()
-            threading.stack_size(self.stack_size)
-
-    def sync(self, fn: Callable[[int], None], fds: list[int]) -> None:
-        if self.pool is not None and len(fds) >= 4:
-            try:
-                for _ in self.pool.map(fn, fds):
-                    pass
-                return
-            except RuntimeError:  # "can't start new thread": one after another, then
-                pass
-        for fd in fds:
-            fn(fd)
-
-
-def _sync_dir_fd(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # as _fsync_dir
-
-
-def _sync_paths(tree: FdTree, paths: Iterable[str], *, directories: bool) -> None:
-    """fsync files (errors raised) or directories (best effort; a directory a later step
-    removed is passed over), in chunks of descriptors opened through the tree."""
-    paths = list(paths)
-    chunk = 256
-    with _SyncThreads(len(paths)) as threads:
-        for start in range(0, len(paths), chunk):
-            fds = []
-            try:
-                for rel in paths[start:start + chunk]:
-                    try:
-                        fds.append(tree.open_for_sync(rel))
-                    except OSError:
-                        if not directories:
-                            raise
-                threads.sync(_sync_dir_fd if directories else os.fsync, fds)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            tree.trim()
 
 
 # -- apply ---------------------------------------------------------------------------------------
@@ -316,11 +218,11 @@ def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmd
                 tree.create(staged[-1], rewrites[step.path], mode)
                 checkpoint()
         # Every staged file is on disk before the plan that refers to it is.
-        _sync_paths(tree, staged, directories=False)
+        sync_paths(tree, staged, directories=False)
         tree.create(_PLAN_TMP, plan, 0o600, sync=True)
         checkpoint()
-        tree.rename(_PLAN_TMP, _PLAN)
-        _sync_paths(tree, [JOURNAL_DIR], directories=True)
+        tree.rename(_PLAN_TMP, PLAN)
+        sync_paths(tree, [JOURNAL_DIR], directories=True)
     except OSError as exc:
         if created:
             with contextlib.suppress(OSError):
@@ -337,31 +239,39 @@ def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmd
             _do(tree, index, step)
         _check_after(tree, steps)
         # A directory removed by a later step fails to open: passed over.
-        _sync_paths(tree, sorted({parent_and_name(s.path)[0] for s in steps}), directories=True)
+        sync_paths(tree, sorted({parent_and_name(s.path)[0] for s in steps}), directories=True)
         checkpoint()
         tree.create(_COMMITTED, b"", 0o600, sync=True)
-        _sync_paths(tree, [JOURNAL_DIR], directories=True)
-    except OSError as exc:
+        sync_paths(tree, [JOURNAL_DIR], directories=True)
+    except (OSError, KeyboardInterrupt) as exc:
+        # A failure, or Ctrl-C: undo every step made (a second Ctrl-C leaves it to the next run).
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.strerror or str(exc)
         where = current.path if current else journal
         if isinstance(exc, (TreeChangedError, UnsafePathError)):
             where = exc.filename
         tree.expect({})
         try:
+            # A commit marker written before the failure goes first: a rollback cut short must
+            # not leave a journal that the next run would take for a finished change.
+            if tree.lstat(_COMMITTED) is not None:
+                tree.unlink(_COMMITTED)
+                sync_paths(tree, [JOURNAL_DIR], directories=True)
             _roll_back(tree, steps)
-        except (OSError, UnsafeJournalError) as again:
-            reason = again.strerror if isinstance(again, OSError) else again.problem
+        except OSError as again:
             raise ApplyError(
-                f"failed ({exc.strerror or exc}) and could not roll back ({reason or again}); "
+                f"failed ({reason}) and could not roll back ({again.strerror or again}); "
                 "the journal is kept: run 'ns-strip strip' again to finish the rollback",
                 where,
             ) from exc
-        raise ApplyError(f"failed ({exc.strerror or exc}); every change was rolled back", where) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ApplyError(f"failed ({reason}); every change was rolled back", where) from exc
     tree.expect({})
     try:
         checkpoint()
         # The plan goes first: without it no later recovery can mistake the leftovers for an
         # unfinished change and roll a finished one back.
-        tree.unlink(_PLAN)
+        tree.unlink(PLAN)
         tree.remove_tree(JOURNAL_DIR)
     except OSError:
         pass  # committed: the next run only deletes the backups left in the journal
@@ -426,14 +336,6 @@ def _do(tree: FdTree, index: int, step: Step) -> None:
 # -- recovery ------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class JournalState:
-    """What :func:`inspect` found: the plan (None when there is none) and whether it committed."""
-
-    steps: list[Step] | None
-    committed: bool
-
-
 def inspect(base: Path | FdTree) -> JournalState | None:
     """Check a journal found in a tree, without changing anything. None when there is none.
 
@@ -442,115 +344,7 @@ def inspect(base: Path | FdTree) -> JournalState | None:
     that is not valid or names a path out of the site dir or through a link.
     """
     with _opened(base) as tree:
-        return _inspect(tree)
-
-
-def _inspect(tree: FdTree) -> JournalState | None:
-    shown = tree.shown(JOURNAL_DIR)
-    info = tree.lstat(JOURNAL_DIR)
-    if info is None:
-        return None
-    if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeJournalError(shown, f"it is a {_kind(info)}, not a directory")
-    tree.expect({})
-    entries = _entries(tree, JOURNAL_DIR, shown)
-    for name, mode in entries.items():
-        allowed = stat.S_ISDIR(mode) if name in ("new", "old") else stat.S_ISREG(mode)
-        if name not in ("new", "old", "plan.json", "plan.json.tmp", "committed") or not allowed:
-            raise UnsafeJournalError(shown, f"unexpected {_kind_of(mode)} {name!r} in it")
-    steps = None
-    if "plan.json" in entries:
-        try:
-            steps = decode_plan(tree.read(_PLAN, MAX_PLAN_BYTES))
-        except PlanError as exc:
-            raise UnsafeJournalError(shown, f"plan.json: {exc}") from exc
-        except BadInputError as exc:
-            raise UnsafeJournalError(shown, f"plan.json {exc.message}") from exc
-    for sub in ("new", "old"):
-        if sub not in entries:
-            continue
-        for name, mode in _entries(tree, f"{JOURNAL_DIR}/{sub}", shown).items():
-            # A removed file may have been a link (moved aside as a link, never followed).
-            allowed = stat.S_ISREG(mode) or (sub == "old" and stat.S_ISLNK(mode))
-            index_ok = name.isdigit() and name == str(int(name)) and (steps is None or int(name) < len(steps))
-            if not (allowed and index_ok):
-                raise UnsafeJournalError(shown, f"unexpected {_kind_of(mode)} {sub}/{name} in it")
-            if stat.S_ISLNK(mode) and steps is not None:
-                _check_moved_link(tree, f"{JOURNAL_DIR}/{sub}/{name}", steps[int(name)], shown)
-    committed = "committed" in entries
-    if steps is not None and not committed:
-        moved_aside = set(tree.listdir(_OLD)) if "old" in entries else set()
-        _check_rollback(tree, steps, moved_aside, shown)
-    return JournalState(steps, committed)
-
-
-def _check_moved_link(tree: FdTree, rel: str, step: Step, shown: str) -> None:
-    """A link moved aside goes back to the step's path: it must not point out of the site dir
-    from there (scan never plans to remove such a link; a planted one is refused)."""
-    parent, name = parent_and_name(rel)
-    target = os.readlink(name, dir_fd=tree.dir_fd(parent))
-    placed = posixpath.normpath(posixpath.join(parent_and_name(step.path)[0], target))
-    if target.startswith("/") or placed == ".." or placed.startswith("../"):
-        raise UnsafeJournalError(shown, f"{rel.split('/', 1)[1]} is a link that leaves the site dir")
-
-
-def _entries(tree: FdTree, rel: str, shown: str) -> dict[str, int]:
-    try:
-        names = tree.listdir(rel)
-    except OSError as exc:
-        raise UnsafeJournalError(shown, f"cannot list {rel}: {exc.strerror or exc}") from exc
-    result = {}
-    for name in names:
-        info = tree.lstat(f"{rel}/{name}")
-        if info is not None:
-            result[name] = info.st_mode
-    return result
-
-
-def _check_rollback(tree: FdTree, steps: list[Step], moved_aside: set[str], shown: str) -> None:
-    """Every directory a rollback goes through is a real one inside the tree (or one the
-    rollback itself recreates), and every file it puts back goes where no directory is."""
-    recreated = {step.path for step in steps if step.action == "rmdir"}
-    seen: dict[str, bool] = {}
-
-    def usable(directory: str) -> bool:
-        if directory not in seen:
-            info = tree.lstat(directory)
-            if info is None:
-                seen[directory] = directory in recreated
-            elif stat.S_ISDIR(info.st_mode):
-                seen[directory] = True
-            else:
-                raise UnsafeJournalError(shown, f"the plan goes through {directory!r}, a {_kind(info)}")
-        return seen[directory]
-
-    for index, step in enumerate(steps):
-        paths = [step.path, step.target] if step.action == "move" else [step.path]
-        if step.action in ("remove", "replace") and str(index) not in moved_aside:
-            continue  # not reached before the interruption: nothing to put back
-        for path in paths:
-            assert path is not None
-            for directory in ancestors(path):
-                try:
-                    ok = usable(directory)
-                except UnsafePathError as exc:
-                    raise UnsafeJournalError(shown, f"the plan goes through a link at {exc.filename}") from exc
-                if not ok:
-                    raise UnsafeJournalError(shown, f"step {index}: {directory!r} does not exist")
-        if step.action in ("remove", "replace"):
-            info = tree.lstat(step.path)
-            if info is not None and stat.S_ISDIR(info.st_mode):
-                raise UnsafeJournalError(shown, f"step {index}: {step.path!r} is a directory now")
-
-
-def _kind(info: os.stat_result) -> str:
-    return _kind_of(info.st_mode)
-
-
-def _kind_of(mode: int) -> str:
-    from .safeio import file_kind
-
-    return file_kind(mode)
+        return check_journal(tree)
 
 
 def recover(base: Path | FdTree) -> str | None:
@@ -559,7 +353,7 @@ def recover(base: Path | FdTree) -> str | None:
     The journal is checked first (:func:`inspect`): an unsafe one is refused, untouched.
     """
     with _opened(base) as tree:
-        state = _inspect(tree)
+        state = check_journal(tree)
         if state is None:
             return None
         try:
@@ -592,5 +386,5 @@ def _roll_back(tree: FdTree, steps: list[Step]) -> None:
         elif tree.lstat(backup) is not None:
             tree.rename(backup, step.path)
         tree.trim()
-    _sync_paths(tree, sorted({parent_and_name(s.path)[0] for s in steps}), directories=True)
+    sync_paths(tree, sorted({parent_and_name(s.path)[0] for s in steps}), directories=True)
     tree.remove_tree(JOURNAL_DIR)

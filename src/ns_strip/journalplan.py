@@ -16,6 +16,7 @@ import posixpath
 from typing import Any
 
 JOURNAL_DIR = ".ns-strip-journal"
+PLAN = f"{JOURNAL_DIR}/plan.json"
 # A strip of 5,000 distributions plans about 20,000 steps (2 MiB). A recovery parses the plan
 # under the same memory bound as everything else ns-strip reads: a plan of this size is at most
 # a few hundred MiB of objects however it is crafted.
