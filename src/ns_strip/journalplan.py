@@ -22,10 +22,12 @@ PLAN = f"{JOURNAL_DIR}/plan.json"
 # a few hundred MiB of objects however it is crafted.
 MAX_PLAN_BYTES = 8 << 20
 MAX_PATH_CHARS = 4096
-# Directories a plan path may go through. Checking a rollback walks every directory of every
-# path, so a planted plan of thousands of paths thousands deep would take hours; a namespace
-# package is a few levels deep, and what ns-strip plans deeper than this it refuses to journal.
-MAX_PATH_DEPTH = 128
+# Directories a plan path may go through. A namespace package is a few levels deep, but a tree
+# thousands deep must still strip (issue 11, item 8), and MAX_PATH_CHARS already bounds a path
+# to about this many one-letter directories. The checks of a rollback open each directory once
+# (fdtree caches them), so a planted plan of thousands of such paths stays bounded; what
+# ns-strip plans deeper than this it refuses to journal.
+MAX_PATH_DEPTH = 2048
 ACTIONS = ("remove", "replace", "move", "rmdir")
 _KEYS = {"action", "path", "mode", "target"}
 
