@@ -144,7 +144,7 @@ def test_declared_namespace_stripped_by_ns_strip_first(bed: PortageBed, root: Pa
     merged = bed.merge(example(bed, "zope-event-5.0"), root)
     assert stripped_lines(merged.log) == [
         f"Stripping pkg_resources-style namespace zope (zope.event-5.0-py{PYTHON_IMPL[6:]}-nspkg.pth)",
-        "Stripping namespace declaration of zope.event (zope_event-5.0.dist-info/namespace_packages.txt)",
+        "Stripping declaration of namespace zope (zope_event-5.0.dist-info/namespace_packages.txt)",
     ]
     # setuptools itself skipped the declared __init__.py.
     assert "zope/__init__.py (namespace package)" in merged.log

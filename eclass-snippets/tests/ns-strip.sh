@@ -367,7 +367,7 @@ test_before_distutils_r1() {
 	assert_exists "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
 	expect_success "${T}/compile.log" ns-strip_python_compile
 	assert_log '^einfo: Stripping pkg_resources-style namespace ruamel \(ruamel\.std-0\.1-py[0-9.]+-nspkg\.pth\)$'
-	assert_log '^einfo: Stripping namespace declaration of ruamel\.std \(ruamel_std-0\.1\.dist-info/namespace_packages\.txt\)$'
+	assert_log '^einfo: Stripping declaration of namespace ruamel \(ruamel_std-0\.1\.dist-info/namespace_packages\.txt\)$'
 	assert_log '^einfo: Stripping pkg_resources-style namespace zope '
 	assert_missing "${SITE}/ruamel_std-0.1.dist-info/namespace_packages.txt"
 
