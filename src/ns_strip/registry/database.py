@@ -113,7 +113,7 @@ class Database:
         """The JSON list of a contributions row, checked: a damaged row is a refusal."""
         try:
             value = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # a row nested thousands deep is as damaged as bad JSON
             value = None
         if not isinstance(value, list) or not all(isinstance(name, str) and name and "/" not in name
                                                   for name in value):

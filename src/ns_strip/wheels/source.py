@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from installer.sources import WheelFile
 
-from ..distributions import RecordLine
+from ..distributions import MAX_DIRECTORY_CHARS, RecordLine
 from ..errors import BadInputError, UsageError
 from ..extnames import is_extension_filename
 from ..metadata_edit import csv_row, line_ending
@@ -70,6 +70,7 @@ class WheelSource:
         self.verified = verified  # members whose content was checked against RECORD
         self._member_of: dict[str, str] = {}  # installed view path -> member name
         self._dirs: dict[str, DirListing] = {"": DirListing()}
+        self._directory_chars = 0
         self._map_members()
         for listing in self._dirs.values():
             listing.files.sort()
@@ -166,21 +167,33 @@ class WheelSource:
         return name
 
     def _add_path(self, path: str, is_dir: bool, member: str) -> None:
-        parts = path.split("/")
+        """Enter a member's path in the listing. Its missing directories are found upwards from
+        the member, so each is named once; their names are counted against the same budget as
+        a tree's RECORDs, so members thousands deep cost at most that much."""
         clash = BadInputError(f"member {member!r} makes a path both a file and a directory", self.label)
-        for depth in range(1, len(parts) + 1 if is_dir else len(parts)):
-            directory = "/".join(parts[:depth])
-            if directory not in self._dirs:
-                parent = self._dirs[parent_of(directory)]
-                if parts[depth - 1] in parent.files:
-                    raise clash
-                self._dirs[directory] = DirListing()
-                parent.subdirs.append(parts[depth - 1])
+        missing = []
+        directory = path if is_dir else parent_of(path)
+        while directory not in self._dirs:  # "" is always there
+            missing.append(directory)
+            self._directory_chars += len(directory)
+            if self._directory_chars > MAX_DIRECTORY_CHARS:
+                raise BadInputError(
+                    f"members name over {MAX_DIRECTORY_CHARS} characters of distinct directories "
+                    "(paths nested too deep, or too many of them); not read", self.label)
+            directory = parent_of(directory)
+        for directory in reversed(missing):
+            above, _, name = directory.rpartition("/")
+            parent = self._dirs[above]
+            if name in parent.files:
+                raise clash
+            self._dirs[directory] = DirListing()
+            parent.subdirs.append(name)
         if not is_dir:
             parent = self._dirs[parent_of(path)]
-            if parts[-1] in parent.subdirs:
+            name = path.rpartition("/")[2]
+            if name in parent.subdirs:
                 raise clash
-            parent.files.append(parts[-1])
+            parent.files.append(name)
 
     def _translate_record(self) -> tuple[list[RecordLine], bytes]:
         """RECORD rows by member name (for the writer), and RECORD as the installed view shows it."""
