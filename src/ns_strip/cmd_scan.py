@@ -23,6 +23,9 @@ def open_tree(path: str, root: str | None) -> TreeSource:
     """Open a site dir for reading, refusing one that an interrupted strip left half done."""
     source = TreeSource.open(path, root)
     if journal.pending(source.site_dir):
+        # One that no ns-strip could have left (planted, damaged, a link) is refused as bad
+        # input, exit 3, as strip refuses it; only a journal strip can recover is "pending".
+        journal.inspect(source.site_dir)
         raise ApplyError(
             "an interrupted strip left its journal here; run 'ns-strip strip' on it to complete "
             "or roll back that change first",
