@@ -132,19 +132,23 @@ class DaskCluster:
         self.file = self.directory / "scheduler.json"
         self.processes = [self._start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--scheduler-file", str(self.file))]
-        deadline = time.monotonic() + 60
-        while not self._address():
-            if time.monotonic() > deadline:
-                raise harness.BenchmarkError("the Dask scheduler did not start")
-            time.sleep(0.1)
-        for number in range(workers):
-            self.processes.append(self._start(
-                "distributed.cli.dask_worker", "--scheduler-file", str(self.file), "--nthreads", "1",
-                "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--name", f"bench-{number}"))
-        from distributed import Client
+        try:
+            deadline = time.monotonic() + 60
+            while not self._address():
+                if time.monotonic() > deadline:
+                    raise harness.BenchmarkError("the Dask scheduler did not start")
+                time.sleep(0.1)
+            for number in range(workers):
+                self.processes.append(self._start(
+                    "distributed.cli.dask_worker", "--scheduler-file", str(self.file), "--nthreads", "1",
+                    "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--name", f"bench-{number}"))
+            from distributed import Client
 
-        with Client(self.address, timeout="30s", set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=60)
+            with Client(self.address, timeout="30s", set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=60)
+        except BaseException:
+            self.close()  # nothing is left running when the cluster cannot start
+            raise
 
     def _start(self, *argv: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -57,15 +57,20 @@ class Cluster:
     def __init__(self, directory: Path, workers: int) -> None:
         self.file = directory / "scheduler.json"
         self.logs = directory
+        self.workers: list[subprocess.Popen] = []
         self.scheduler = self._start("scheduler", [
             "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
             "--scheduler-file", str(self.file)])
-        deadline = time.monotonic() + 60
-        while not self._written():
-            assert time.monotonic() < deadline, (self.logs / "scheduler.log").read_text()
-            time.sleep(0.1)
-        self.workers = [self.add_worker(n) for n in range(workers)]
-        self.wait_for(workers)
+        try:
+            deadline = time.monotonic() + 60
+            while not self._written():
+                assert time.monotonic() < deadline, (self.logs / "scheduler.log").read_text()
+                time.sleep(0.1)
+            self.workers = [self.add_worker(n) for n in range(workers)]
+            self.wait_for(workers)
+        except BaseException:
+            self.close()  # nothing is left running when the cluster cannot start
+            raise
 
     def _written(self) -> bool:
         try:

@@ -91,7 +91,9 @@ def read_source(source: Source) -> ExtensionTree:
         except BadInputError as exc:
             return ExtensionInfo(relpath, parse_extension_filename(relpath.rpartition("/")[2]), module_name(relpath),
                                  None, exc.message, owners)
-        return inspect_extension(io.BytesIO(data), relpath, distributions=owners)
+        from io import BytesIO  # here: the module's other readers stream from files and wheels
+
+        return inspect_extension(BytesIO(data), relpath, distributions=owners)
 
     return _read_source(source, inspect)
 

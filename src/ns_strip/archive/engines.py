@@ -155,7 +155,7 @@ class DaskEngine:
 
         task = self.task or analyse_batch
         try:
-            client = Client(self.address, timeout="20s", set_as_default=False)
+            client = Client(self.address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"cannot reach the Dask scheduler ({exc})", self.address) from exc
         try:

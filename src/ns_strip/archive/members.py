@@ -17,7 +17,7 @@ import dataclasses
 
 from ..errors import BadInputError
 from ..extnames import is_extension_filename
-from ..safeio import MAX_INIT_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
+from ..safeio import MAX_INIT_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES, FileTooLargeError
 from ..sources import DirListing, parent_of
 
 # A compiled extension is read whole to find its init exports; larger than this is not a
@@ -98,7 +98,8 @@ class MemberSource:
             self._sorted = True
         return self._dirs
 
-    def read_bytes(self, path: str) -> bytes:
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """The kept content of ``path``; FileTooLargeError when it is over ``limit``."""
         entry = self.files.get(path)
         if entry is None:
             raise BadInputError(f"no file {path!r} in the archive", self.label)
@@ -106,6 +107,8 @@ class MemberSource:
             raise BadInputError(f"{path!r} is a symbolic link in the archive; not followed", self.label)
         if entry.data is None:
             raise BadInputError(f"{path!r} was not kept from the archive (too large, or not needed)", self.label)
+        if limit is not None and len(entry.data) > limit:
+            raise FileTooLargeError(path, len(entry.data), limit)
         return entry.data
 
     def link_leaves_root(self, path: str) -> bool:

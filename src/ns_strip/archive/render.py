@@ -20,7 +20,8 @@ STYLE_WORDS = {
 
 def summary_lines(census: Mapping[str, Any], findings: list[Finding], selection: str) -> list[str]:
     lines = [f"Archive census ({selection}): {census['projects']} projects, {census['distributions']} distributions"]
-    lines.append("artifacts: " + ", ".join(f"{count} {what}" for what, count in census["artifacts"].items()))
+    lines.append("artifacts: " + (", ".join(f"{count} {what}" for what, count in census["artifacts"].items())
+                                  or "none"))
     lines.append(f"projects with namespace packages: {census['projects_with_namespaces']}, "
                  f"with legacy ones: {census['projects_with_legacy_namespaces']}")
     for style, count in census["projects_by_namespace_style"].items():
