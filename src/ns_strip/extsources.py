@@ -13,7 +13,6 @@ Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
