@@ -92,7 +92,7 @@ def test_index_holds_what_each_analysis_found(indexed: tuple[Path, Path, dict]) 
     extension = db_.execute("SELECT module, format FROM extensions").fetchall()
     assert extension == [("shared_ns", None)]  # garbage bytes: no format, and NS205
     codes = {row[0] for row in db_.execute("SELECT code FROM findings")}
-    assert {"NS102", "NS101", "NS103", "NS104", "NS205", "NS602"} <= codes
+    assert {"NS102", "NS101", "NS103", "NS104", "NS205", "NS133"} <= codes
     declared = db_.execute("SELECT name, kind FROM import_names WHERE distribution = 'claims-foo' AND "
                            "origin = 'declared'").fetchall()
     assert declared == [("foo", "name")]

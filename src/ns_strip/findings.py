@@ -85,7 +85,6 @@ _CHECKS = [
     Check("NS517", Severity.ERROR, "registry: registered package's manifest is missing or changed"),
     # 'archive': indexing whole archives of wheels, sdists and .debs (issue 15).
     Check("NS601", Severity.WARNING, "archive: artifact refused (hostile, broken or unreadable); recorded with its reason"),
-    Check("NS602", Severity.WARNING, "executable .pth line: start-up code that stops working in Python 3.18"),
     Check("NS603", Severity.WARNING, "archive: a namespace whose portions mix legacy and PEP 420 styles"),
 ]
 

@@ -39,6 +39,23 @@ def is_import_line(line: str) -> bool:
     return line.startswith(("import ", "import\t"))
 
 
+# What an executed line is, for the census of ``ns-strip archive`` and for NS132/NS133.
+LINE_KINDS = ("nspkg", "setuptools", "editable", "other")
+
+
+def line_kind(filename: str, line: str) -> tuple[str, str | None]:
+    """(kind, namespace) of an executed ``.pth`` line: setuptools' namespace loader, setuptools'
+    own hook (distutils-precedence), an editable install's finder, or other code."""
+    namespace = namespace_of_line(line)
+    if namespace is not None and (is_nspkg_pth(filename) or "sys.modules.setdefault" in line):
+        return "nspkg", namespace
+    if "__editable__" in line or filename.startswith("__editable__"):
+        return "editable", None
+    if "_distutils_hack" in line or "import setuptools" in line:
+        return "setuptools", None
+    return "other", None
+
+
 def audit_pth(path: str, data: bytes, version: tuple[int, int] | None = None,
               distributions: Iterable[str] = ()) -> list[Finding]:
     """Findings for one ``.pth`` file (``path`` as it is to be shown)."""
@@ -64,7 +81,7 @@ def audit_pth(path: str, data: bytes, version: tuple[int, int] | None = None,
     when = (f"ignored by the target Python {version[0]}.{version[1]} (PEP 829)" if ignored and version
             else "deprecated by PEP 829 from Python 3.15, ignored from 3.18")
     for number, line in code_lines:
-        if "__editable__" in line or name.startswith("__editable__"):
+        if line_kind(name, line)[0] == "editable":
             module = line.split()[1].rstrip(";") if len(line.split()) > 1 else "?"
             findings.append(Finding(
                 "NS132", path,
@@ -97,9 +114,9 @@ def audit_source(source: Source, version: tuple[int, int] | None = None,
         if not name.endswith(".pth") or name.startswith(".") or name in root.links:
             continue
         try:
-            data = source.read_bytes(name)
+            data = source.read_bytes(name, MAX_TEXT_BYTES)
         except BadInputError:
-            continue
+            continue  # too large, a FIFO, a link out: not read (scan reports what it can)
         findings.extend(audit_pth(name, data, version, (owners or {}).get(name, ())))
     return findings
 

@@ -27,7 +27,8 @@ from ..scan import scan
 from ..sources import Source
 from .artifacts import artifact_kind, open_artifact
 from .members import MemberSource
-from .pth import audit_pth, pth_findings
+from ..pthaudit import audit_source
+from .pth import audit_pth
 
 RECORD_FORMAT = 1
 
@@ -110,7 +111,7 @@ def analyse_source(source: Source) -> dict[str, Any]:
         findings += check_extension(info)
     findings += namespace_takeovers(extensions, tree.namespaces)
     pth = audit_pth(source)
-    findings += pth_findings(pth)
+    findings += audit_source(source)
     return {
         "distributions": distributions,
         "files": files,
