@@ -34,6 +34,9 @@ from portage_bed import (
     sdist_version,
 )
 
+# Portage is installed into the main CI venv only (.ci/setup.d/50-gentoo.sh).
+pytestmark = pytest.mark.main_venv
+
 VENV_SITE = Path(sysconfig.get_path("purelib"))
 PREFIX = "/gentoo-prefix"
 
