@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-names": ("ns_strip.cmd_import_names", "PEP 794 Import-Name / Import-Namespace from the contents; --write them"),
     "ext": ("ns_strip.cmd_ext", "inspect compiled extension modules: real module name, ABI tag, namespace takeovers"),
     "manifest": ("ns_strip.cmd_manifest", "write a package's namespace manifest from its staged site dir"),
-    "registry": ("ns_strip.cmd_registry", "per-namespace reference counts of installed packages (add|remove|list|verify|rebuild)"),
+    "registry": ("ns_strip.cmd_registry", "per-namespace reference counts of installed packages (add|remove|list|verify|rebuild|sync)"),
     "render": ("ns_strip.cmd_render", "package-manager snippets from manifests: debian, rpm, gentoo"),
     "doctor": ("ns_strip.cmd_doctor", "check an interpreter's sys.path for namespace problems and registry drift"),
     "install-debhelper": ("ns_strip.cmd_install_debhelper", "install dh_ns_strip, its dh add-on and man page (Debian layout)"),
