@@ -274,11 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         for cluster in clusters:
             cluster.close()
         scratch.close()
-    info = harness.machine()
-    print(harness.format_table(rows, info))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": info, "rows": [row.to_json() for row in rows]}, indent=2) + "\n")
+    harness.print_results(rows, args.json)
     return 0
 
 

@@ -454,6 +454,15 @@ def _seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def print_results(rows: list[Row], json_path: Path | None) -> None:
+    """The table on stdout and, when asked, the same rows and the machine as JSON."""
+    info = machine()
+    print(format_table(rows, info))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"machine": info, "rows": [row.to_json() for row in rows]}, indent=2) + "\n")
+
+
 def format_table(rows: list[Row], info: dict[str, str]) -> str:
     header = ("case", "ns-strip", "baseline", "baseline t", "ratio", "CPU ratio", "goal", "peak RSS", "result")
     lines = [tuple(header)]
@@ -531,11 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_rows(rows, profile.repetitions, log)
     finally:
         scratch.close()
-    info = machine()
-    print(format_table(rows, info))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": info, "rows": [row.to_json() for row in rows]}, indent=2) + "\n")
+    print_results(rows, args.json)
     return 0
 
 
