@@ -109,7 +109,7 @@ def inspect_extension(stream: BinaryIO, relpath: str, *, distributions: Iterable
     """Read the extension at ``relpath`` from ``stream``; a bad binary becomes ``problem``."""
     name = parse_extension_filename(posixpath.basename(relpath))
     try:
-        binary: Binary | None = read_binary(stream)
+        binary: Binary | None = read_binary(stream, init_symbol_names(name.module))
         problem = None
     except MalformedBinary as exc:
         binary, problem = None, str(exc)
