@@ -6,14 +6,21 @@ Section headers, ``.symtab`` and section data are never read: a stripped or a 2 
 costs the same as a small one. The size of ``.dynsym`` comes from the hash table the dynamic
 loader itself uses (DT_HASH's nchain, or a walk of DT_GNU_HASH's last chain).
 
+The init functions an extension's file name promises are looked up through that hash table
+first, as the loader looks them up, when the object has enough dynamic symbols for that to pay;
+the whole dynamic symbol table is decoded only when the answer would not be provably the same
+(see :meth:`_ElfView.init_symbols`).
+
 pyelftools is the reference for what the fields mean: the names of machines, file types and
-the dynamic tags read here come from its enums, so ``e_machine`` reads ``EM_X86_64`` exactly as
-its ``ELFFile`` would say. The fixed-layout records themselves (the header, program headers,
-dynamic entries, symbols) are decoded with :mod:`struct` from bounded, bounds-checked reads:
-pyelftools' construct decodes a record field by field, and for a directory of ordinary
-extensions that was two thirds of the run (about 0.3 ms per file, against microseconds here).
-pyelftools is imported on the first ELF file read, not with this module, so commands that only
-need :func:`tag_arch` never load it.
+the dynamic tags read here are its names, so ``e_machine`` reads ``EM_X86_64`` exactly as its
+``ELFFile`` would say. The common machines and the dynamic tags come from small tables of
+numbers that a test checks against its enums; pyelftools itself (with its construct library,
+about 10 ms: 93 ms against 83 ms for ``ns-strip ext`` on one file) is imported only for another
+machine or for naming the type of a file that is not a shared object. The fixed-layout records themselves (the header,
+program headers, dynamic entries, symbols) are decoded with :mod:`struct` from bounded,
+bounds-checked reads: pyelftools' construct decodes a record field by field, and for a
+directory of ordinary extensions that was two thirds of the run (about 0.3 ms per file,
+against microseconds here).
 
 Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`arch_and_abi`,
 :func:`tag_arch`, :func:`find_exports` (named exports looked up through the hash table).
@@ -59,14 +66,14 @@ _INIT_PREFIX_PATTERN = re.compile(b"|".join(re.escape(prefix) for prefix in _INI
 
 
 # The dynamic tags this module reads, by their gABI / GNU numbers; every other tag is skipped
-# unread. The names are pyelftools' (tests/test_ext_elf.py checks every number against its
-# enums): a table of numbers here spares every command the import of pyelftools and its
-# construct library (a few dozen milliseconds, a third of a small ``ns-strip ext`` run).
+# unread. The names are pyelftools' (tests/test_ext_elf_lookup_path.py checks every number
+# against its enums): a table of numbers here spares every ``ext`` run the import of pyelftools
+# and its construct library (about 10 ms).
 _DYNAMIC_TAGS = {0: "DT_NULL", 1: "DT_NEEDED", 4: "DT_HASH", 5: "DT_STRTAB", 6: "DT_SYMTAB", 10: "DT_STRSZ",
                  11: "DT_SYMENT", 14: "DT_SONAME", 0x6FFFFEF5: "DT_GNU_HASH"}  # fmt: skip
 
 # The machines nearly every extension is built for, with pyelftools' names for them (checked
-# against its ENUM_E_MACHINE by tests/test_ext_elf.py); any other number is named by
+# against its ENUM_E_MACHINE by tests/test_ext_elf_lookup_path.py); any other number is named by
 # pyelftools itself, imported then.
 _COMMON_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390", 40: "EM_ARM",
                     62: "EM_X86_64", 183: "EM_AARCH64", 243: "EM_RISCV", 258: "EM_LOONGARCH"}  # fmt: skip
