@@ -138,9 +138,15 @@ def test_machine_and_tag_numbers_are_pyelftools_names() -> None:
     assert elf._machine_name(0xFFFF) == (machines.get(0xFFFF) or 0xFFFF)
 
 
-@pytest.fixture(scope="module", params=sorted(STYLES))
+CROSS = {"i686-linux-gnu": ("i386", 32, "little"), "powerpc64-linux-gnu": ("powerpc64", 64, "big"),
+         "armv7a-linux-gnueabihf": ("arm", 32, "little")}
+
+
+@pytest.fixture(scope="module", params=[*sorted(STYLES), "i686-linux-gnu/sysv", "powerpc64-linux-gnu/gnu"])
 def seed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    out = tmp_path_factory.mktemp(request.param) / "spam.so"
+    out = tmp_path_factory.mktemp(request.param.replace("/", "-")) / "spam.so"
+    if "/" in request.param:
+        return _cross_build(out, *request.param.split("/"))
     return _build(out, ("PyInit_spam",), style=request.param)
 
 
@@ -162,3 +168,29 @@ def test_damaged_objects_get_the_full_decodings_answer(seed: bytes, data: st.Dat
     if data.draw(st.booleans()):
         damaged = damaged[: data.draw(st.integers(0, len(damaged)))]
     assert _read(bytes(damaged), WANTED) == _read(bytes(damaged), ())
+
+
+def _cross_build(out: Path, target: str, hash_style: str) -> bytes:
+    """An object for another machine (clang and ld.lld) exporting PyInit_spam and the helpers."""
+    source = out.with_suffix(".c")
+    source.write_text("\n".join([f"int helper_{index}(int x) {{ return x + {index}; }}" for index in range(HELPERS)]
+                                + ["void *PyInit_spam(void) { return (void *)0; }"]) + "\n")
+    obj = out.with_suffix(".o")
+    subprocess.run([tool("clang"), "-target", target, "-fPIC", "-c", "-o", str(obj), str(source)],
+                   check=True, capture_output=True)
+    subprocess.run([tool("ld.lld"), "-shared", f"--hash-style={hash_style}", "-o", str(out), str(obj)],
+                   check=True, capture_output=True)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("hash_style", ["gnu", "sysv"])
+@pytest.mark.parametrize("target", sorted(CROSS))
+def test_other_word_sizes_and_byte_orders(target: str, hash_style: str, tmp_path: Path, lookups) -> None:
+    """32-bit and big-endian objects (clang and ld.lld) take the lookup path with the same answer."""
+    data = _cross_build(tmp_path / "spam.so", target, hash_style)
+    looked_up = _read(data, WANTED)
+    assert lookups == [("PyInit_spam",)]
+    assert looked_up == _read(data, ())
+    image = looked_up.images[0]
+    assert (image.machine, image.word_size, image.byte_order) == CROSS[target]
+    assert image.init_symbols == ("PyInit_spam",)
