@@ -20,8 +20,7 @@ from ext_toolchain import tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ns_strip.binfmt import MalformedBinary, init_symbol_names
-from ns_strip.binfmt import elf
+from ns_strip.binfmt import MalformedBinary, elf, init_symbol_names
 from ns_strip.binfmt._reader import Reader
 from ns_strip.extensions import check_extension, inspect_extension
 
