@@ -16,11 +16,11 @@ the dynamic tags read here are its names, so ``e_machine`` reads ``EM_X86_64`` e
 ``ELFFile`` would say. The common machines and the dynamic tags come from small tables of
 numbers that a test checks against its enums; pyelftools itself (with its construct library,
 about 10 ms: 93 ms against 83 ms for ``ns-strip ext`` on one file) is imported only for another
-machine or for naming the type of a file that is not a shared object. The fixed-layout records themselves (the header,
-program headers, dynamic entries, symbols) are decoded with :mod:`struct` from bounded,
-bounds-checked reads: pyelftools' construct decodes a record field by field, and for a
-directory of ordinary extensions that was two thirds of the run (about 0.3 ms per file,
-against microseconds here).
+machine or for naming the type of a file that is not a shared object. The fixed-layout
+records themselves (the header, program headers, dynamic entries, symbols) are decoded with
+:mod:`struct` from bounded, bounds-checked reads: pyelftools' construct decodes a record field
+by field, and for a directory of ordinary extensions that was two thirds of the run (about
+0.3 ms per file, against microseconds here).
 
 Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`arch_and_abi`,
 :func:`tag_arch`, :func:`find_exports` (named exports looked up through the hash table).
