@@ -310,25 +310,17 @@ def test_prefix_keeps_files_and_registry_under_eroot(bed: PortageBed, root: Path
 
 
 def test_check_imports_is_passed_when_asked(bed: PortageBed, root: Path) -> None:
-    """NS_STRIP_CHECK_IMPORTS=1 reaches ns-strip strip as --check-imports --python ${PYTHON}: an
-    ns-strip that has the option strips and checks; one that has not stops the build with the
-    eclass's usage-error message, before anything is stripped."""
+    """NS_STRIP_CHECK_IMPORTS=1 reaches ns-strip strip as --check-imports --python ${PYTHON}
+    (the harness test 'check_imports' shows the exact arguments): under real Portage the strip
+    and its import check pass, and the namespace is stripped."""
+    helped = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--help"], capture_output=True, text=True)
+    assert "--check-imports" in helped.stdout
     text = (EXAMPLES / "jaraco-functools-3.0.0.ebuild").read_text()
     text = text.replace("\ninherit distutils-r1", "\nNS_STRIP_CHECK_IMPORTS=1\ninherit distutils-r1")
     assert "NS_STRIP_CHECK_IMPORTS=1" in text
     ebuild = bed.add_ebuild(text, "dev-python/jaraco-functools-3.0.0-r1")
-    helped = subprocess.run([sys.executable, "-m", "ns_strip", "strip", "--help"], capture_output=True, text=True)
-    if "--check-imports" in helped.stdout:
-        merged = bed.merge(ebuild, root)
-        assert stripped_lines(merged.log) == ["Stripping pkgutil-style namespace jaraco (jaraco/__init__.py)"]
-    else:
-        bed.ebuild(ebuild, "manifest", root=root)
-        failed = bed.ebuild(ebuild, "clean", "install", root=root, check=False)
-        output = failed.stdout + failed.stderr
-        assert failed.returncode != 0
-        assert "--check-imports" in output
-        assert "ns-strip: usage error (check NS_STRIP_KEEP, NS_STRIP_ARGS and NS_STRIP_CHECK_IMPORTS)" in output
-        assert stripped_lines(output) == []
+    merged = bed.merge(ebuild, root)
+    assert stripped_lines(merged.log) == ["Stripping pkgutil-style namespace jaraco (jaraco/__init__.py)"]
 
 
 # -- ns-strip itself -------------------------------------------------------------------------
