@@ -128,7 +128,11 @@ def test_machine_and_tag_numbers_are_pyelftools_names() -> None:
     from elftools.elf.enums import ENUM_D_TAG_COMMON, ENUM_E_MACHINE, ENUM_P_TYPE_BASE
 
     machines = elf._decoding(ENUM_E_MACHINE)
-    assert {number: machines[number] for number in elf._COMMON_MACHINES} == elf._COMMON_MACHINES
+    # An older pyelftools (Debian 12's 0.29) does not know every machine (EM_LOONGARCH came in
+    # 0.30): the ones it knows it must name as elf.py does.
+    known = {number: name for number, name in elf._COMMON_MACHINES.items() if number in machines}
+    assert {number: machines[number] for number in known} == known
+    assert len(known) >= len(elf._COMMON_MACHINES) - 1
     assert {number: ENUM_D_TAG_COMMON[name] for number, name in elf._DYNAMIC_TAGS.items()} == {
         number: number for number in elf._DYNAMIC_TAGS}
     assert (ENUM_P_TYPE_BASE["PT_LOAD"], ENUM_P_TYPE_BASE["PT_DYNAMIC"]) == (elf.PT_LOAD, elf.PT_DYNAMIC)
