@@ -311,7 +311,15 @@ def scan_rows(data_dir: Path, count: int, largest: bool) -> list[Row]:
             Goal("<= 1.5x", max_ratio=1.5, memory=largest)),
         Row(name, ours, Side.fixed("find | xargs grep -l", shell(FIND_INITS.format(site=quoted)), ok=(0, 123)),
             Goal("<= 1.0x", max_ratio=1.0, memory=largest)),
-    ]
+    ] + ([
+        # What a scan does besides, when asked: every RECORD compared with the files (NS401),
+        # every module of the distributions with legacy files read (NS403, NS405).
+        Row(f"{name}, --all-records --check-modules",
+            Side.fixed("ns-strip scan --all-records --check-modules",
+                       [*NS_STRIP, "scan", "--all-records", "--check-modules", str(site)]),
+            Side.fixed("find | xargs grep -l", shell(FIND_INITS.format(site=quoted)), ok=(0, 123)),
+            Goal("report")),
+    ] if largest else [])
 
 
 # What a maintainer writes by hand: every legacy init (hybrids too: grep cannot tell), every

@@ -245,10 +245,10 @@ def test_site_dir_swapped_while_it_is_scanned_is_refused(tmp_path, monkeypatch):
     add_distribution(twin, "zope.event", {"zope/__init__.py": PKGUTIL_INIT})
     real_scan = cmd_strip.scan
 
-    def scan_during_a_swap(source):
+    def scan_during_a_swap(source, **options):
         os.rename(site, tmp_path / "real")
         os.rename(twin, site)
-        return real_scan(source)
+        return real_scan(source, **options)
 
     monkeypatch.setattr(cmd_strip, "scan", scan_during_a_swap)
     real_before = snapshot(site)

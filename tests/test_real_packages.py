@@ -50,7 +50,7 @@ def probe(python: Path, site: Path) -> dict[str, str]:
 
 
 def scan_json(path: Path) -> dict:
-    code, out, err = run_cli("scan", str(path), "--json")
+    code, out, err = run_cli("scan", str(path), "--json", "--check-modules")
     assert code in (0, 1), err
     return json.loads(out)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from . import journal, setuptools_dep, stripguard, syspath
+from . import journal, syspath
 from .errors import ApplyError
 from .report import Report
 from .scan import NamespaceEntry, ScanResult, scan
@@ -15,6 +15,12 @@ from .sources import Source, TreeSource, is_wheel_path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", metavar="DESTDIR", help="staging root; PATH is then absolute in the target system")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="site dir, unpacked tree or wheel")
+    parser.add_argument("--check-modules", action="store_true",
+                        help="also read every module of the distributions with legacy namespace files, for NS403 "
+                             "and NS405 (strip, --dry-run included, always does)")
+    parser.add_argument("--all-records", action="store_true",
+                        help="compare every RECORD with the installed files (NS401); by default only the RECORDs "
+                             "that list a namespace file already gone are")
     # issue 12: with --python, also what a strip would hide on that interpreter's sys.path (NS130)
     syspath.add_python_argument(parser)
 
@@ -46,9 +52,14 @@ def open_source(path: str, root: str | None) -> Source:
 def run(args: argparse.Namespace) -> Report:
     report = Report(data={"distributions": [], "namespaces": []})
     for path in args.paths:
-        result = scan(open_source(path, args.root))
-        result.findings.extend(setuptools_dep.findings(result))
+        result = scan(open_source(path, args.root), records="all" if args.all_records else "namespace")
+        if args.check_modules:
+            from . import setuptools_dep  # imported only when asked: it reads modules, with packaging
+
+            result.findings.extend(setuptools_dep.findings(result))
         if args.python and isinstance(result.source, TreeSource):
+            from . import stripguard  # imported only with --python: most scans look at one tree
+
             preview = Report()
             stripguard.guard_strip(args, result, preview, path)
             result.findings.extend(preview.findings)

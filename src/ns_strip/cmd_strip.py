@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> Report:
 def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: str | None,
            output: Path | None, tree: FdTree | None = None) -> Report:
     """Scan, plan and apply: through the journal for a site dir, by the wheel writer for a wheel."""
-    result = stripguard.guard_strip(args, scan(source), report)
+    result = stripguard.guard_strip(args, scan(source, records="rewritten"), report)
     plan = plan_strip(result, args.keep)
     for finding in result.findings:
         if finding.code not in _ACTED_ON:

@@ -17,9 +17,8 @@ import hashlib
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from .coremetadata import read_fields, single
 from .errors import BadInputError, ShippedJournalError
 from .journal import JOURNAL_DIR
 from .safeio import MAX_METADATA_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
@@ -38,20 +37,42 @@ class RecordLine:
     path: str | None  # normalised relative to the source root; None for a blank line
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Distribution:
     name: str
     version: str
     metadata_dir: str  # relative to the source root
     record_path: str | None  # RECORD (dist-info) or installed-files.txt (egg-info)
-    record_lines: list[RecordLine]
+    record: Record | None  # its rows, parsed in full only when first needed
     declared_namespaces: list[str] | None  # None: no namespace_packages.txt
+
+    @property
+    def record_lines(self) -> list[RecordLine]:
+        """Every row, validated: a row that is not valid raises BadInputError (exit 3) here,
+        which is before any change that rewrites this RECORD."""
+        return self.record.lines if self.record is not None else []
 
     @functools.cached_property
     def files(self) -> list[str]:
-        # Asked for many times per scan (owners, declarations, NS401); the lines never change
-        # after loading: a rewrite produces new bytes, not new lines.
+        # Asked for many times per command; the lines never change after loading: a rewrite
+        # produces new bytes, not new lines.
         return [line.path for line in self.record_lines if line.path is not None]
+
+    @property
+    def file_count(self) -> int:
+        return self.record.row_count if self.record is not None else 0
+
+    def lists(self, path: str) -> bool:
+        """Whether a row of this RECORD names ``path`` (normalised, relative to the root)."""
+        return self.record is not None and self.record.lists(path)
+
+    def lists_below(self, directory: str) -> bool:
+        """Whether a row of this RECORD names a file below ``directory``."""
+        return self.record is not None and self.record.lists_below(directory)
+
+    def paths_ending(self, suffixes: tuple[str, ...]) -> list[str]:
+        """The paths of the rows that end with one of ``suffixes``."""
+        return self.record.paths_ending(suffixes) if self.record is not None else []
 
     @property
     def namespace_packages_txt(self) -> str | None:
@@ -64,8 +85,150 @@ class Distribution:
             "name": self.name,
             "version": self.version,
             "metadata_dir": self.metadata_dir,
-            "files": len(self.files),
+            "files": self.file_count,
         }
+
+
+class Record:
+    """The rows of one RECORD or installed-files.txt.
+
+    A distro-sized tree has 200,000 rows and most of them are never looked at: a scan asks who
+    owns a few hundred namespace files, a strip rewrites the RECORDs of the few distributions it
+    changes. So a *plain* RECORD (every row ``path,hash,size`` with a path in normal form and
+    nothing to unquote: what pip and installer write) is kept as text. Who lists a path is
+    answered by searching that text for the row, and the rows are parsed and validated in full
+    only when they are needed: for a rewrite, right before it. Everything that decides safety is
+    still checked when the RECORD is read: its size and row count, UTF-8, and every row that
+    climbs out of the site dir (``../``) or names ns-strip's journal. Any other RECORD (quoted or
+    odd rows, an egg's installed-files.txt) is parsed and validated in full at once.
+    """
+
+    def __init__(self, path: str, *, text: str | None = None, lines: list[RecordLine] | None = None,
+                 climb_limit: int = 0) -> None:
+        self.path = path
+        self._text = text  # set while the rows are not parsed (a plain RECORD)
+        self._lines = lines
+        self._climb_limit = climb_limit
+        self._paths: frozenset[str] | None = None
+
+    @property
+    def lines(self) -> list[RecordLine]:
+        if self._lines is None:
+            assert self._text is not None
+            lines = _parse_record_text(self._text, self.path, self._climb_limit)
+            _count_directories((line.path for line in lines if line.path is not None), self.path, set(), 0)
+            self._lines = lines
+        return self._lines
+
+    @property
+    def line_count(self) -> int:
+        """Rows and blank lines: what the row limits count."""
+        return len(self._lines) if self._lines is not None else self.row_count
+
+    @property
+    def is_parsed(self) -> bool:
+        return self._lines is not None
+
+    @property
+    def row_count(self) -> int:
+        if self._lines is not None:
+            return sum(1 for line in self._lines if line.path is not None)
+        text = self._text or ""
+        return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+    def _parsed_paths(self) -> frozenset[str]:
+        if self._paths is None:
+            self._paths = frozenset(line.path for line in self.lines if line.path is not None)
+        return self._paths
+
+    def lists(self, path: str) -> bool:
+        text = self._text
+        if text is None or self._lines is not None:
+            return path in self._parsed_paths()
+        # A plain row's first field is its path exactly as parsing gives it.
+        return text.startswith(path + ",") or f"\n{path}," in text
+
+    def lists_below(self, directory: str) -> bool:
+        prefix = directory + "/"
+        text = self._text
+        if text is None or self._lines is not None:
+            return any(path.startswith(prefix) for path in self._parsed_paths())
+        return text.startswith(prefix) or "\n" + prefix in text
+
+    def paths_ending(self, suffixes: tuple[str, ...]) -> list[str]:
+        text = self._text
+        if text is None or self._lines is not None:
+            return [path for path in self._parsed_paths_in_order() if path.endswith(suffixes)]
+        return [path for path in _PATH_FIELD.findall(text) if path.endswith(suffixes)]
+
+    def _parsed_paths_in_order(self) -> list[str]:
+        return [line.path for line in self.lines if line.path is not None]
+
+    def paths_named(self, marks: Sequence[str]) -> list[str]:
+        """The paths of the rows whose text holds one of ``marks`` (each row once)."""
+        text = self._text
+        if text is None or self._lines is not None:
+            return [line.path for line in self.lines
+                    if line.path is not None and any(mark in line.text for mark in marks)]
+        found: dict[int, str] = {}
+        for mark in marks:
+            at = text.find(mark)
+            while at >= 0:
+                start = text.rfind("\n", 0, at) + 1
+                end = text.find("\n", at)
+                end = len(text) if end < 0 else end
+                found.setdefault(start, text[start:end].partition(",")[0])
+                at = text.find(mark, end)
+        return [found[start] for start in sorted(found)]
+
+    def top_names(self) -> set[str]:
+        """The first component of every row's path (``..`` for rows that climb)."""
+        text = self._text
+        if text is None or self._lines is not None:
+            return {path.partition("/")[0] for path in self._parsed_paths()}
+        return set(_FIRST_COMPONENT.findall(text))
+
+
+# The path of each row of a plain RECORD.
+_PATH_FIELD = re.compile(r"^([^,\n]*),", re.MULTILINE)
+# The first path component of the rows of a plain RECORD, once for each run of consecutive rows
+# that share it (RECORDs list a package's files together): a few matches per RECORD, not one
+# per row.
+_FIRST_COMPONENT = re.compile(r"^([^/,\n]*)[/,][^\n]*(?:\n\1[/,][^\n]*)*", re.MULTILINE)
+# What a plain RECORD never holds: quotes or escapes, other line ends, NULs, Windows paths (one
+# pass over the bytes); blank or indented rows, absolute paths, empty components or a trailing
+# slash. All of these need parsing to read. A RECORD with non-ASCII paths is parsed too.
+_NOT_PLAIN_BYTES = b'"\\\r\x00\x0b\x0c\x1c\x1d\x1e:'
+_NOT_PLAIN = ("\n\n", "\n ", "\n\t", "\n/", "\n,", "//", "/,")
+# A row that climbs out of the site dir (scripts at ../../../bin): plain when the rest of its
+# path has no dot component; its climb is checked when the RECORD is read.
+_CLIMBING_PATH = re.compile(r"(?:\.\./)+[^./][^,]*")
+
+
+def _is_plain_record(data: bytes, text: str, record_path: str, climb_limit: int) -> bool:
+    """Whether ``text`` (``data`` decoded) is a plain RECORD (see :class:`Record`). The rows that
+    climb out of the site dir are checked here (BadInputError past ``climb_limit``)."""
+    if not data.isascii() or len(data.translate(None, _NOT_PLAIN_BYTES)) != len(data):
+        return False
+    if not text or text[0] in " \t\n,/" or any(mark in text for mark in _NOT_PLAIN):
+        return False
+    # Components starting with a dot: ".", "..", hidden files, the journal. Only whole rows that
+    # climb are plain; each is checked now, since a climb decides what a strip may touch.
+    start = 0
+    while True:
+        hits = [i for i in (text.find("/.", start), text.find("\n.", start)) if i >= 0]
+        if start == 0 and text.startswith("."):
+            hits.append(0)
+        if not hits:
+            return True
+        row_start = text.rfind("\n", 0, min(hits) + 1) + 1
+        row_end = text.find("\n", row_start)
+        row_end = len(text) if row_end < 0 else row_end
+        path = text[row_start:row_end].partition(",")[0]
+        if not _CLIMBING_PATH.fullmatch(path) or "/." in path.lstrip("./"):
+            return False
+        _check_path(path, record_path, climb_limit)
+        start = row_end
 
 
 def is_metadata_dir(name: str) -> bool:
@@ -87,21 +250,23 @@ def load_distributions(source: Source) -> list[Distribution]:
             if not is_metadata_dir(name):
                 continue
             dist = _load(source, name, climb_limit)
-            rows += len(dist.record_lines)
+            rows += dist.record.line_count if dist.record is not None else 0
             if rows > MAX_TOTAL_RECORD_ROWS:
                 raise BadInputError(f"the RECORDs of this tree list over {MAX_TOTAL_RECORD_ROWS} rows in all, "
                                     "more than ns-strip reads; not read", dist.record_path or name)
-            characters = _count_directories(dist, directories, characters)
+            if dist.record is not None and dist.record.is_parsed:
+                # A plain RECORD is counted when (and if) its rows are parsed, on its own.
+                characters = _count_directories(dist.files, dist.record_path, directories, characters)
             loaded.append(dist)
     return loaded
 
 
-def _count_directories(dist: Distribution, seen: set[str], characters: int) -> int:
-    """Add the directories ``dist``'s rows name to ``seen``; refuse past MAX_DIRECTORY_CHARS.
+def _count_directories(paths: Iterable[str], record_path: str | None, seen: set[str], characters: int) -> int:
+    """Add the directories ``paths`` name to ``seen``; refuse past MAX_DIRECTORY_CHARS.
 
     Stops as soon as the budget is spent, so a hostile RECORD costs at most the budget.
     """
-    for path in dist.files:
+    for path in paths:
         directory = path.rpartition("/")[0]
         while directory and directory not in seen:
             seen.add(directory)
@@ -109,7 +274,7 @@ def _count_directories(dist: Distribution, seen: set[str], characters: int) -> i
             if characters > MAX_DIRECTORY_CHARS:
                 raise BadInputError(
                     f"the RECORDs of this tree name over {MAX_DIRECTORY_CHARS} characters of distinct directories "
-                    "(paths nested too deep, or too many of them); not read", dist.record_path)
+                    "(paths nested too deep, or too many of them); not read", record_path)
             directory = directory.rpartition("/")[0]
     return characters
 
@@ -122,18 +287,26 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
 
     record_name = "installed-files.txt" if egg_info else "RECORD"
     record_path = join(metadata_dir, record_name) if record_name in names else None
-    lines: list[RecordLine] = []
+    record = None
     if record_path is not None:
         data = source.read_bytes(record_path, limit=MAX_RECORD_BYTES)
         if egg_info:
-            lines = _parse_installed_files(data, record_path, metadata_dir, climb_limit)
+            record = Record(record_path, lines=_parse_installed_files(data, record_path, metadata_dir, climb_limit))
         else:
-            lines = _parse_record(data, record_path, climb_limit)
+            record = read_record(data, record_path, climb_limit)
 
     declared = None
     if NAMESPACE_PACKAGES_TXT in names:
         declared = read_name_list(source, join(metadata_dir, NAMESPACE_PACKAGES_TXT))
-    return Distribution(name, version, metadata_dir, record_path, lines, declared)
+    return Distribution(name, version, metadata_dir, record_path, record, declared)
+
+
+def read_record(data: bytes, record_path: str, climb_limit: int) -> Record:
+    """A RECORD's rows: kept as text when plain (parsed when first needed), else parsed now."""
+    text = _decode_record(data, record_path)
+    if _is_plain_record(data, text, record_path, climb_limit):
+        return Record(record_path, text=text, climb_limit=climb_limit)
+    return Record(record_path, lines=_parse_record_text(text, record_path, climb_limit))
 
 
 def read_name_list(source: Source, path: str) -> list[str]:
@@ -165,7 +338,10 @@ def _name_and_version(source: Source, metadata_dir: str, filename: str, names: s
         simple = _simple_name_and_version(data)
         if simple is not None:
             return simple
-        fields = read_fields(metadata_headers(data))  # only for metadata the shortcut leaves
+        # Imported here: the email parser is only for metadata the shortcut leaves.
+        from .coremetadata import read_fields, single
+
+        fields = read_fields(metadata_headers(data))
         name, version = single(fields, "Name"), single(fields, "Version")
         return (fallback_name if name is None else name,
                 fallback_version.split("-")[0] if version is None else version)
@@ -239,20 +415,28 @@ MAX_TOTAL_RECORD_ROWS = 2_000_000
 # characters in all).
 MAX_DIRECTORY_CHARS = 16_000_000
 # What str.splitlines() ends a line at, as UTF-8 bytes (\r\n is one end; counted below).
+_SINGLE_BYTE_BREAKS = b"\r\x0b\x0c\x1c\x1d\x1e"  # besides "\n"
 _LINE_BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8",
                 b"\xe2\x80\xa9")
 
 
 def _split_lines(data: bytes, record_path: str) -> list[str]:
-    # Counted before splitting, so that a refused file never costs the memory it would take.
-    rows = sum(data.count(end) for end in _LINE_BREAKS) - data.count(b"\r\n")
+    return _decode_record(data, record_path).splitlines(keepends=True)
+
+
+def _decode_record(data: bytes, record_path: str) -> str:
+    # Counted before decoding, so that a refused file never costs the memory it would take.
+    if data.isascii() and len(data.translate(None, _SINGLE_BYTE_BREAKS)) == len(data):
+        rows = data.count(b"\n")  # the common case, in two passes: only "\n" ends a line
+    else:
+        rows = sum(data.count(end) for end in _LINE_BREAKS) - data.count(b"\r\n")
     if rows > MAX_RECORD_ROWS:
         raise BadInputError(f"has {rows} lines, over the limit of {MAX_RECORD_ROWS} rows; not read", record_path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInputError(f"not UTF-8 ({exc.reason} at byte {exc.start})", record_path) from exc
-    return text.splitlines(keepends=True)
+    return text
 
 
 _HASH_NAMES = frozenset(hashlib.algorithms_available)
@@ -289,8 +473,12 @@ def _normalised_path(path: str, record_path: str, climb_limit: int) -> str:
 
 
 def _parse_record(data: bytes, record_path: str, climb_limit: int) -> list[RecordLine]:
+    return _parse_record_text(_decode_record(data, record_path), record_path, climb_limit)
+
+
+def _parse_record_text(text: str, record_path: str, climb_limit: int) -> list[RecordLine]:
     result = []
-    for number, line in enumerate(_split_lines(data, record_path), start=1):
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if not line.strip():
             result.append(RecordLine(line, None))
             continue
@@ -333,6 +521,43 @@ def _parse_installed_files(data: bytes, record_path: str, metadata_dir: str, cli
     return result
 
 
+class Owners:
+    """Who lists a path, answered without parsing every row (see :class:`Record`).
+
+    The distributions are indexed by the first component of the paths their rows name, so a
+    question about ``zope/__init__.py`` looks only at the RECORDs that list something under
+    ``zope``, and in each of those for the row itself.
+    """
+
+    def __init__(self, distributions: Iterable[Distribution]) -> None:
+        self._distributions = [dist for dist in distributions if dist.record is not None]
+        self._by_top: dict[str, list[Distribution]] | None = None
+
+    def _candidates(self, path: str) -> list[Distribution]:
+        if self._by_top is None:
+            by_top: dict[str, list[Distribution]] = defaultdict(list)
+            for dist in self._distributions:
+                assert dist.record is not None
+                for top in dist.record.top_names():
+                    by_top[top].append(dist)
+            self._by_top = by_top
+        return self._by_top.get(path.partition("/")[0], [])
+
+    def of_path(self, path: str) -> list[str]:
+        """Names of the distributions whose RECORD lists ``path``, in the order they were loaded."""
+        return [dist.name for dist in self._candidates(path) if dist.lists(path)]
+
+    def of_directory(self, directory: str) -> list[str]:
+        """Names of the distributions that list a file somewhere below ``directory``, sorted."""
+        return sorted({dist.name for dist in self._candidates(directory) if dist.lists_below(directory)})
+
+    def distributions_of(self, paths: Iterable[str]) -> list[Distribution]:
+        """The distributions whose RECORD lists any of ``paths``, in the order they were loaded."""
+        wanted = list(paths)
+        found = {id(dist) for path in wanted for dist in self._candidates(path) if dist.lists(path)}
+        return [dist for dist in self._distributions if id(dist) in found]
+
+
 def owners_by_path(distributions: Iterable[Distribution]) -> dict[str, list[str]]:
     """path -> names of the distributions whose RECORD lists it."""
     owners: dict[str, list[str]] = defaultdict(list)
@@ -340,17 +565,3 @@ def owners_by_path(distributions: Iterable[Distribution]) -> dict[str, list[str]
         for path in dist.files:
             owners[path].append(dist.name)
     return owners
-
-
-def owners_by_directory(distributions: Iterable[Distribution]) -> dict[str, list[str]]:
-    """directory -> names of the distributions that list a file somewhere below it."""
-    owners: dict[str, set[str]] = defaultdict(set)
-    for dist in distributions:
-        seen: set[str] = set()
-        for path in dist.files:
-            directory = path.rpartition("/")[0]
-            while directory and directory not in seen:
-                seen.add(directory)
-                owners[directory].add(dist.name)
-                directory = directory.rpartition("/")[0]
-    return {directory: sorted(names) for directory, names in owners.items()}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import enum
+import functools
 import io
 import tokenize
 
@@ -110,6 +111,22 @@ def classify_init(data: bytes) -> InitClassification:
     """Classify the bytes of an ``__init__.py``."""
     if not may_declare_namespace(data):
         return REGULAR
+    if len(data) <= _CACHED_INIT_BYTES:
+        # Every portion of a namespace ships the same few lines (15 zope.* portions, 15 copies):
+        # each distinct small file is parsed once. Classifications are immutable.
+        return _classify_small(data)
+    return _classify(data)
+
+
+_CACHED_INIT_BYTES = 4096
+
+
+@functools.lru_cache(maxsize=1024)
+def _classify_small(data: bytes) -> InitClassification:
+    return _classify(data)
+
+
+def _classify(data: bytes) -> InitClassification:
     if len(data) > MAX_INIT_BYTES:
         return InitClassification(Kind.OVERSIZED, _style_of_bytes(data),
                                   error=f"{len(data)} bytes, over the {MAX_INIT_BYTES}-byte limit")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 
 from .pysource import TooManyTokensError, UnparseableError, parse_bounded, quote_line
 
@@ -59,6 +60,10 @@ def parse_nspkg_pth(data: bytes) -> list[NspkgLine]:
     return result
 
 
+# Every portion of a namespace ships the same loader lines, and a scan reads each line twice
+# (the loader, then the PEP 829 audit): each distinct line is parsed once per process. The
+# trees are only read, never changed.
+@functools.lru_cache(maxsize=1024)
 def _parse_line(line: str) -> ast.Module | None:
     if len(line) > MAX_LINE_CHARS:
         return None

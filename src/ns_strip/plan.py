@@ -80,11 +80,12 @@ def plan_strip(result: ScanResult, keep: Sequence[str] = ()) -> StripPlan:
     removed = {r.path for r in removals}
     stale = namespace_leftovers(result)
     rewrites: dict[str, bytes] = {}
-    for dist in result.distributions:
+    # Only the RECORDs that list a removed file are read in full (and validated: a row that is
+    # not valid stops the strip here, before anything changes).
+    for dist in result.owners.distributions_of(removed | stale):
         if dist.record_path is None or dist.record_path in removed:
             continue
-        if any(line.path in removed or line.path in stale for line in dist.record_lines):
-            rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed | stale, {})
+        rewrites[dist.record_path] = rewrite_record(dist.record_lines, removed | stale, {})
     return StripPlan(removals, rewrites, _emptied_directories(source, removed), kept, sorted(stale))
 
 

@@ -19,7 +19,7 @@ whether the lines run there at all.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from .errors import BadInputError
 from .findings import Finding
@@ -104,7 +104,7 @@ def audit_pth(path: str, data: bytes, version: tuple[int, int] | None = None,
 
 
 def audit_source(source: Source, version: tuple[int, int] | None = None,
-                 owners: dict[str, list[str]] | None = None) -> list[Finding]:
+                 owners_of: Callable[[str], Sequence[str]] | None = None) -> list[Finding]:
     """Every ``.pth`` at the top of a scanned site dir or wheel (paths relative to it)."""
     root = source.dirs.get("")
     if root is None:
@@ -117,7 +117,7 @@ def audit_source(source: Source, version: tuple[int, int] | None = None,
             data = source.read_bytes(name, MAX_TEXT_BYTES)
         except BadInputError:
             continue  # too large, a FIFO, a link out: not read (scan reports what it can)
-        findings.extend(audit_pth(name, data, version, (owners or {}).get(name, ())))
+        findings.extend(audit_pth(name, data, version, owners_of(name) if owners_of else ()))
     return findings
 
 

@@ -81,6 +81,11 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
     nothing swapped in between is read). Without ``O_PATH`` or ``/proc`` the file is opened
     directly, non-blocking, and checked with ``fstat``.
     """
+    return _open_checked(path, dir_fd, follow_links)[0]
+
+
+def _open_checked(path: str | os.PathLike[str], dir_fd: int | None, follow_links: bool) -> tuple[int, int]:
+    """:func:`open_regular`, and the file's size as the check saw it."""
     shown = os.fspath(path)
     nofollow = 0 if follow_links else os.O_NOFOLLOW
     o_path = getattr(os, "O_PATH", 0)
@@ -90,30 +95,30 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
         except OSError as exc:
             raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
         try:
-            mode = os.fstat(handle).st_mode
-            if not stat.S_ISREG(mode):
-                raise NotRegularFileError(shown, file_kind(mode))
+            found = os.fstat(handle)
+            if not stat.S_ISREG(found.st_mode):
+                raise NotRegularFileError(shown, file_kind(found.st_mode))
             try:
-                fd = os.open(f"/proc/self/fd/{handle}", (_OPEN_FLAGS & ~os.O_NOFOLLOW))
+                # The same inode as the one checked: nothing swapped in since is opened.
+                return os.open(f"/proc/self/fd/{handle}", (_OPEN_FLAGS & ~os.O_NOFOLLOW)), found.st_size
             except OSError as exc:
                 raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
         finally:
             os.close(handle)
-    else:
-        try:
-            fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW | nofollow, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
-                raise NotRegularFileError(shown, "symbolic link") from exc
-            raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(shown, file_kind(mode))
+        fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW | nofollow, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link as the last component
+            raise NotRegularFileError(shown, "symbolic link") from exc
+        raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise NotRegularFileError(shown, file_kind(found.st_mode))
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, found.st_size
 
 
 _HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
@@ -151,26 +156,31 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTE
     ``within``: a resolved directory the file opened must lie in (OutsideRootError otherwise).
     """
     shown = os.fspath(path)
-    fd = open_regular(path, dir_fd=dir_fd)
+    fd, size = _open_checked(path, dir_fd, False)
     try:
         if within is not None:
             check_within(fd, within, shown)
-        size = os.fstat(fd).st_size
         if limit is not None and size > limit:
             raise FileTooLargeError(shown, size, limit)
         chunks = []
         total = 0
+        # The first read asks for the size seen plus one byte (a buffer of the file's size, not
+        # of a megabyte, for the many small files), so a file that did not grow is one read.
+        want = min(size + 1, 1 << 20)
         while True:
-            want = 1 << 20 if limit is None else min(1 << 20, limit + 1 - total)
+            if limit is not None:
+                want = min(want, limit + 1 - total)
             if want <= 0:
                 raise FileTooLargeError(shown, total, limit or 0)
             try:
                 chunk = os.read(fd, want)
             except OSError as exc:
                 raise BadInputError(f"cannot read: {exc.strerror or exc}", shown) from exc
-            if not chunk:
+            if chunk:
+                chunks.append(chunk)
+                total += len(chunk)
+            if len(chunk) < want:  # a regular file reads short only at its end
                 return b"".join(chunks)
-            chunks.append(chunk)
-            total += len(chunk)
+            want = 1 << 20
     finally:
         os.close(fd)

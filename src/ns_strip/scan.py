@@ -13,16 +13,15 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from .distributions import Distribution, load_distributions, owners_by_directory, owners_by_path
+from .distributions import NAMESPACE_PACKAGES_TXT, Distribution, Owners, load_distributions
 from .findings import Finding
 from .initfile import InitClassification, Kind, Style, classify_init_at
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
 from .safeio import MAX_PTH_BYTES, FileTooLargeError
 from .pthaudit import audit_source
-from .sources import Source, TreeSource, gc_paused, join
+from .sources import PYCACHE, Source, TreeSource, gc_paused, join, listed_items
 
 INIT = "__init__.py"
-PYCACHE = "__pycache__"
 # Files that make a directory hold Python code (a module or a compiled extension).
 MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 
@@ -69,6 +68,7 @@ class ScanResult:
     findings: list[Finding]
     candidates: list[Candidate]
     kept: list[KeptFile]
+    owners: Owners  # who lists a path, for the steps after the scan
     # RECORD (or installed-files.txt) path -> the files it lists that are not there (NS401)
     missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
@@ -77,12 +77,19 @@ def dotted(path: str) -> str:
     return path.replace("/", ".")
 
 
+# What the rows of legacy namespace files contain (see _lists_a_gone_namespace_file). The
+# bytecode in __pycache__ is not looked for: a RECORD lists it with its __init__.py, and a
+# cache is then listed only for a strip that drops those rows.
+_NAMESPACE_FILE_MARKS = ("__init__.py,", "__init__.pyc,", "__init__.pyo,", "-nspkg.pth,",
+                         f"/{NAMESPACE_PACKAGES_TXT},")
+
+
 class _Scanner:
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, records: str) -> None:
         self.source = source
+        self.records = records
         self.distributions = load_distributions(source)
-        self.file_owners = owners_by_path(self.distributions)
-        self.dir_owners = owners_by_directory(self.distributions)
+        self.owners = Owners(self.distributions)
         self.namespaces: dict[tuple[str, str, str | None], NamespaceEntry] = {}
         self.findings: list[Finding] = []
         self.candidates: list[Candidate] = []
@@ -96,21 +103,45 @@ class _Scanner:
         self._scan_loader_only()
         self._scan_packages("", under_regular=False)
         self._scan_cython_declarations()
-        self.findings.extend(audit_source(self.source, owners=self.file_owners))
+        self.findings.extend(audit_source(self.source, owners_of=self.owners.of_path))
         missing = self._missing_files() if isinstance(self.source, TreeSource) else {}
         namespaces = sorted(self.namespaces.values(), key=lambda n: (n.name, n.style, n.init or ""))
         return ScanResult(self.source, self.distributions, namespaces, self.findings, self.candidates, self.kept,
-                          missing)
+                          self.owners, missing)
 
     def _missing_files(self) -> dict[str, list[str]]:
-        missing, findings = missing_record_files(self.source, self.distributions)
+        """NS401 for the RECORDs that list a namespace file already gone (a strip drops those
+        rows); ``records="rewritten"`` adds those a strip would rewrite (they list a file it
+        removes), ``records="all"`` checks every RECORD."""
+        if self.records == "all":
+            checked = self.distributions
+        else:
+            rewritten: set[int] = set()
+            if self.records == "rewritten":
+                rewritten = {id(dist) for dist in self.owners.distributions_of(c.path for c in self.candidates)}
+            checked = [dist for dist in self.distributions
+                       if dist.record is not None and (id(dist) in rewritten or self._lists_a_gone_namespace_file(dist))]
+        missing, findings = missing_record_files(self.source, checked)
         self.findings.extend(findings)
         return missing
+
+    def _lists_a_gone_namespace_file(self, dist: Distribution) -> bool:
+        """Whether ``dist``'s RECORD names a legacy namespace file that is not there (what
+        distutils-r1 or Debian leave): an ``__init__.py`` (or its bytecode beside it), a
+        ``*-nspkg.pth``, a ``namespace_packages.txt``. Found by the rows' names, without
+        parsing the others."""
+        assert dist.record is not None
+        for path in dist.record.paths_named(_NAMESPACE_FILE_MARKS):
+            directory, _, name = path.rpartition("/")
+            listing = self.source.dirs.get(directory)
+            if listing is None or (name not in listing.files and name not in listing.links):
+                return True
+        return False
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _owners(self, path: str) -> list[str]:
-        return self.file_owners.get(path, [])
+        return self.owners.of_path(path)
 
     def _namespace(self, name: str, style: str, purity: str | None, init: str | None,
                    distributions: Iterable[str], action: str) -> None:
@@ -136,7 +167,8 @@ class _Scanner:
         tree may be thousands of directories deep.
         """
         found: set[str] = set()
-        for directory, listing in self.source.dirs.items():
+        # Bytecode caches are left out (and so not listed): the climb below stops at them.
+        for directory, listing in listed_items(self.source.dirs):
             if not any(name.endswith(MODULE_SUFFIXES) for name in listing.files):
                 continue
             while directory not in found:
@@ -263,8 +295,7 @@ class _Scanner:
     def _ships_below(self, dist: Distribution, directory: str) -> bool:
         if dist.record_path is None:
             return directory in self.source.dirs
-        prefix = directory + "/"
-        return any(path.startswith(prefix) for path in dist.files)
+        return dist.lists_below(directory)
 
     # -- the package tree ------------------------------------------------------------------
 
@@ -289,7 +320,7 @@ class _Scanner:
         if INIT in self.source.dirs[path].files:
             return self._scan_init(path, join(path, INIT), under_regular)
         if not under_regular:
-            self._namespace(dotted(path), "pep420", None, None, self.dir_owners.get(path, []), "none")
+            self._namespace(dotted(path), "pep420", None, None, self.owners.of_directory(path), "none")
         return under_regular
 
     def _scan_init(self, package: str, init: str, under_regular: bool) -> bool:
@@ -376,6 +407,13 @@ def _purity(found: InitClassification) -> str | None:
     return {Kind.PURE: "pure", Kind.HYBRID: "hybrid"}.get(found.kind)
 
 
-def scan(source: Source) -> ScanResult:
+# Which RECORDs a scan compares with the files (NS401), see _Scanner._missing_files.
+RECORDS_CHECKED = ("namespace", "rewritten", "all")
+
+
+def scan(source: Source, records: str = "namespace") -> ScanResult:
+    """Every namespace of ``source``, with NS401 for the RECORDs ``records`` names."""
+    if records not in RECORDS_CHECKED:
+        raise ValueError(records)
     with gc_paused():
-        return _Scanner(source).run()
+        return _Scanner(source, records).run()

@@ -54,13 +54,11 @@ def namespace_only_requirements(result: ScanResult, stripped: Collection[str]) -
     """Distributions whose setuptools requirement only served the namespace files in ``stripped``."""
     legacy = _setuptools_namespace_files(result) & set(stripped)
     found = []
-    for dist in result.distributions:
+    for dist in result.owners.distributions_of(legacy):  # most ship no setuptools namespace file
         if not dist.metadata_dir.endswith(".dist-info") or dist.record_path is None:
             continue  # egg-info keeps requirements in requires.txt; not rewritten
-        if not any(line.path in legacy for line in dist.record_lines):
-            continue  # cheap first: most distributions ship no setuptools namespace file
         path = metadata_path(dist)
-        if not any(line.path == path for line in dist.record_lines):
+        if not dist.lists(path):
             continue
         # Imported here: most scans meet no setuptools namespace file, and the METADATA editor
         # pulls in packaging's requirement parser, a large share of a small scan's start-up.
@@ -84,6 +82,7 @@ def findings(result: ScanResult) -> list[Finding]:
 
 
 _PKG_RESOURCES = frozenset({"pkg_resources"})
+_PKG_RESOURCES_BYTES = b"pkg_resources"
 
 
 def pkg_resources_users(result: ScanResult, stripped: Collection[str]) -> list[Finding]:
@@ -97,21 +96,21 @@ def pkg_resources_users(result: ScanResult, stripped: Collection[str]) -> list[F
     # Namespace __init__.py files (pure or hybrid) use pkg_resources to declare: a pure one is
     # stripped, a hybrid one is NS110's to report (it keeps its declaration with its code).
     stripped_set = set(stripped) | {n.init for n in result.namespaces if n.init}
-    found = []
-    for dist in result.distributions:
-        if not any(path in legacy for path in dist.files):
-            continue
-        if any(path.startswith("pkg_resources/") for path in dist.files):
+    modules: list[tuple[Distribution, list[str]]] = []
+    for dist in result.owners.distributions_of(legacy):
+        if dist.lists_below("pkg_resources"):
             continue  # setuptools itself: the provider
+        modules.append((dist, [path for path in dist.paths_ending((".py", ".pth"))
+                               if path not in stripped_set and not path.startswith("../")]))
+    found = []
+    for dist, paths in modules:
         users = []
-        for path in dist.files:
-            if path in stripped_set or path.startswith("../") or not path.endswith((".py", ".pth")):
-                continue
+        for path in paths:
             try:
                 data = result.source.read_bytes(path)
             except BadInputError:
                 continue  # missing or unreadable: NS401 and the scan say so
-            if b"pkg_resources" not in data:
+            if _PKG_RESOURCES_BYTES not in data:
                 continue
             if path.endswith(".pth"):
                 uses = _pth_imports(data, _PKG_RESOURCES)

@@ -14,7 +14,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +32,94 @@ class DirListing:
     files: list[str] = dataclasses.field(default_factory=list)  # names of files and file links
     subdirs: list[str] = dataclasses.field(default_factory=list)  # names of real directories
     links: set[str] = dataclasses.field(default_factory=set)  # names (files or dirs) that are symlinks
+
+
+PYCACHE = "__pycache__"
+# The listing of a directory not listed yet (see DeferredListings).
+DEFERRED = DirListing()
+
+
+class DeferredListings(dict):  # type: ignore[type-arg]
+    """Directory listings (relative path -> DirListing) where bytecode caches are listed only
+    when first asked for.
+
+    A site dir's ``__pycache__`` directories hold nearly half its files (a ``.pyc`` for every
+    module), and only a strip that removes an ``__init__.py`` needs to look into one. Each is
+    known from its parent's listing, so ``in`` answers at once; getting its listing (``[]``,
+    ``get``) lists it then, and anything that goes over every listing (``items()``,
+    ``values()``, iteration, ``len``) lists them all first.
+    """
+
+    def __init__(self, walk: Callable[[str], Iterator[tuple[str, DirListing]]]) -> None:
+        super().__init__()
+        self._walk = walk
+
+    def update(self, items: Iterable[tuple[str, DirListing]]) -> None:  # type: ignore[override]
+        for key, listing in items:
+            dict.__setitem__(self, key, listing)
+
+    def _listed(self, key: str) -> None:
+        listing = dict.get(self, key)
+        if listing is DEFERRED:
+            self.update(self._walk(key))
+        elif listing is None and PYCACHE in key:
+            # Below a cache not listed yet (a hostile tree may nest directories there).
+            parts = key.split("/")
+            for depth in range(1, len(parts)):
+                if parts[depth - 1] == PYCACHE and dict.get(self, "/".join(parts[:depth])) is DEFERRED:
+                    self.update(self._walk("/".join(parts[:depth])))
+                    self._listed(key)
+                    return
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and dict.get(self, key) is None:
+            self._listed(key)
+        return dict.__contains__(self, key)
+
+    def _list_all(self) -> None:
+        for key in [key for key, listing in dict.items(self) if listing is DEFERRED]:
+            self._listed(key)
+
+    def __getitem__(self, key: str) -> DirListing:
+        listing = dict.get(self, key)
+        if listing is None or listing is DEFERRED:
+            self._listed(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: DirListing | None = None) -> DirListing | None:  # type: ignore[override]
+        listing = dict.get(self, key)
+        if listing is None or listing is DEFERRED:  # the common case, a listed one, costs one lookup
+            self._listed(key)
+            listing = dict.get(self, key)
+        return default if listing is None else listing
+
+    def items(self):  # type: ignore[no-untyped-def]
+        self._list_all()
+        return dict.items(self)
+
+    def values(self):  # type: ignore[no-untyped-def]
+        self._list_all()
+        return dict.values(self)
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        self._list_all()
+        return dict.keys(self)
+
+    def __iter__(self) -> Iterator[str]:
+        self._list_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._list_all()
+        return dict.__len__(self)
+
+
+def listed_items(dirs: dict[str, DirListing]) -> Iterator[tuple[str, DirListing]]:
+    """The listings made so far, without listing the deferred bytecode caches: for a caller
+    that never looks into a ``__pycache__`` (and its subdirectories), such as the scan."""
+    for directory, listing in dict.items(dirs):
+        if listing is not DEFERRED:
+            yield directory, listing
 
 
 class Source(Protocol):
@@ -116,13 +204,18 @@ class TreeSource:
     @property
     def dirs(self) -> dict[str, DirListing]:
         if self._dirs is None:
+            listings = DeferredListings(self._walk)
             with gc_paused():
-                self._dirs = dict(self._walk())
+                listings.update(self._walk(""))
+            self._dirs = listings
         return self._dirs
 
-    def _walk(self) -> Iterator[tuple[str, DirListing]]:
-        pending = [""]
+    def _walk(self, top: str) -> Iterator[tuple[str, DirListing]]:
+        """Listings of ``top`` and the directories below it; a bytecode cache below ``top`` is
+        not listed but left to :class:`DeferredListings`."""
+        pending = [top]
         base = os.fspath(self.site_dir)
+        deferred: list[str] = []
         while pending:
             rel = pending.pop()
             listing = DirListing()
@@ -136,7 +229,11 @@ class TreeSource:
                             files.append(entry.name)
                         elif entry.is_dir(follow_symlinks=False):
                             subdirs.append(entry.name)
-                            pending.append(f"{rel}/{entry.name}" if rel else entry.name)
+                            below = f"{rel}/{entry.name}" if rel else entry.name
+                            if entry.name == PYCACHE:
+                                deferred.append(below)
+                            else:
+                                pending.append(below)
                         elif entry.is_symlink():
                             listing.links.add(entry.name)
                             # A link to a directory is never descended into: it may leave the
@@ -150,6 +247,9 @@ class TreeSource:
             files.sort()
             subdirs.sort()
             yield rel, listing
+            for below in deferred:
+                yield below, DEFERRED
+            deferred.clear()
 
     def path_of(self, rel: str) -> Path:
         return self.site_dir / rel if rel else self.site_dir

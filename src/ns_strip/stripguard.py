@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .crossentry import EntryProber, HiddenPortion, entry_index, hidden_by_strip
-from .distributions import load_distributions, owners_by_path
+from .distributions import Owners, load_distributions
 from .errors import NsStripError
 from .findings import Finding
 from .nspkg import NSPKG_SUFFIX
@@ -44,15 +44,16 @@ def stripped_namespaces(result: ScanResult) -> dict[str, tuple[bool, bool]]:
     return changed
 
 
-def _owner(path: str, entry: str, cache: dict[str, dict[str, list[str]]]) -> str:
+def _owner(path: str, entry: str, cache: dict[str, Owners | None]) -> str:
     """The distribution that ships ``path`` on ``entry``, as far as its metadata says."""
     if entry not in cache:
         try:
-            cache[entry] = owners_by_path(load_distributions(TreeSource(Path(entry))))
+            cache[entry] = Owners(load_distributions(TreeSource(Path(entry))))
         except (NsStripError, OSError, ValueError):  # another entry's metadata: only a name is at stake
-            cache[entry] = {}
+            cache[entry] = None
     relative = os.path.relpath(path, entry)
-    owners = cache[entry].get(relative.replace(os.sep, "/"))
+    found = cache[entry]
+    owners = found.of_path(relative.replace(os.sep, "/")) if found is not None else []
     if owners:
         return ", ".join(owners)
     name = os.path.basename(path)
@@ -80,7 +81,7 @@ def check_hiding(result: ScanResult, interpreter: Interpreter, tree_entry: str,
         return Guard([], [])
     guard = Guard([], [])
     prober = EntryProber(interpreter)
-    owners_cache: dict[str, dict[str, list[str]]] = {}
+    owners_cache: dict[str, Owners | None] = {}
     for name, (init, nspkg) in sorted(stripped_namespaces(result).items()):
         hidden = hidden_by_strip(prober, os.fspath(source.site_dir), tree_entry, name, init, nspkg)
         if hidden is None:
