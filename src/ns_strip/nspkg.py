@@ -63,10 +63,14 @@ def parse_nspkg_pth(data: bytes) -> list[NspkgLine]:
 # Every portion of a namespace ships the same loader lines, and a scan reads each line twice
 # (the loader, then the PEP 829 audit): each distinct line is parsed once per process. The
 # trees are only read, never changed.
-@functools.lru_cache(maxsize=1024)
 def _parse_line(line: str) -> ast.Module | None:
     if len(line) > MAX_LINE_CHARS:
-        return None
+        return None  # never a cache key: at most 1,024 lines of 4 KiB are kept
+    return _parse_short_line(line)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_short_line(line: str) -> ast.Module | None:
     try:
         return parse_bounded(line)
     except (TooManyTokensError, UnparseableError):
@@ -125,6 +129,13 @@ def _dotted(node: ast.expr) -> str | None:
 
 
 def namespace_of_line(line: str) -> str | None:
+    if len(line) > MAX_LINE_CHARS:
+        return None  # not parsed (see _parse_line), and not kept as a cache key either
+    return _namespace_of_short_line(line)
+
+
+@functools.lru_cache(maxsize=1024)  # the audit asks for every line of every portion's loader
+def _namespace_of_short_line(line: str) -> str | None:
     tree = _parse_line(line)
     return None if tree is None else namespace_of_tree(tree)
 
