@@ -205,11 +205,10 @@ _NOT_PLAIN = ("\n\n", "\n ", "\n\t", "\n/", "\n,", "//", "/,")
 _CLIMBING_PATH = re.compile(r"(?:\.\./)+[^./][^,]*")
 
 
-def _is_plain_record(data: bytes, text: str, record_path: str, climb_limit: int) -> bool:
-    """Whether ``text`` (``data`` decoded) is a plain RECORD (see :class:`Record`). The rows that
-    climb out of the site dir are checked here (BadInputError past ``climb_limit``)."""
-    if not data.isascii() or len(data.translate(None, _NOT_PLAIN_BYTES)) != len(data):
-        return False
+def _is_plain_record(text: str, record_path: str, climb_limit: int) -> bool:
+    """Whether ``text``, ASCII holding none of ``_NOT_PLAIN_BYTES``, is a plain RECORD (see
+    :class:`Record`). The rows that climb out of the site dir are checked here (BadInputError
+    past ``climb_limit``)."""
     if not text or text[0] in " \t\n,/" or any(mark in text for mark in _NOT_PLAIN):
         return False
     # Components starting with a dot: ".", "..", hidden files, the journal. Only whole rows that
@@ -303,8 +302,10 @@ def _load(source: Source, metadata_dir: str, climb_limit: int) -> Distribution:
 
 def read_record(data: bytes, record_path: str, climb_limit: int) -> Record:
     """A RECORD's rows: kept as text when plain (parsed when first needed), else parsed now."""
-    text = _decode_record(data, record_path)
-    if _is_plain_record(data, text, record_path, climb_limit):
+    # One pass tells both whether the bytes may be plain and whether "\n" alone ends lines.
+    clean = data.isascii() and len(data.translate(None, _NOT_PLAIN_BYTES)) == len(data)
+    text = _decode_record(data, record_path, only_newlines=clean)
+    if clean and _is_plain_record(text, record_path, climb_limit):
         return Record(record_path, text=text, climb_limit=climb_limit)
     return Record(record_path, lines=_parse_record_text(text, record_path, climb_limit))
 
@@ -424,10 +425,12 @@ def _split_lines(data: bytes, record_path: str) -> list[str]:
     return _decode_record(data, record_path).splitlines(keepends=True)
 
 
-def _decode_record(data: bytes, record_path: str) -> str:
+def _decode_record(data: bytes, record_path: str, only_newlines: bool = False) -> str:
+    """``data`` decoded, refused past MAX_RECORD_ROWS lines; ``only_newlines``: the caller
+    knows that no other line end is in it."""
     # Counted before decoding, so that a refused file never costs the memory it would take.
-    if data.isascii() and len(data.translate(None, _SINGLE_BYTE_BREAKS)) == len(data):
-        rows = data.count(b"\n")  # the common case, in two passes: only "\n" ends a line
+    if only_newlines or (data.isascii() and len(data.translate(None, _SINGLE_BYTE_BREAKS)) == len(data)):
+        rows = data.count(b"\n")  # the common case: only "\n" ends a line
     else:
         rows = sum(data.count(end) for end in _LINE_BREAKS) - data.count(b"\r\n")
     if rows > MAX_RECORD_ROWS:
