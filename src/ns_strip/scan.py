@@ -77,11 +77,8 @@ def dotted(path: str) -> str:
     return path.replace("/", ".")
 
 
-# What the rows of legacy namespace files contain (see _lists_a_gone_namespace_file). The
-# bytecode in __pycache__ is not looked for: a RECORD lists it with its __init__.py, and a
-# cache is then listed only for a strip that drops those rows.
-_NAMESPACE_FILE_MARKS = ("__init__.py,", "__init__.pyc,", "__init__.pyo,", "-nspkg.pth,",
-                         f"/{NAMESPACE_PACKAGES_TXT},")
+# The compiled forms of an __init__.py kept beside it (Python 2, or -B less runs).
+_INIT_BESIDE = ("__init__.pyc", "__init__.pyo")
 
 
 class _Scanner:
@@ -119,24 +116,36 @@ class _Scanner:
             rewritten: set[int] = set()
             if self.records == "rewritten":
                 rewritten = {id(dist) for dist in self.owners.distributions_of(c.path for c in self.candidates)}
-            checked = [dist for dist in self.distributions
-                       if dist.record is not None and (id(dist) in rewritten or self._lists_a_gone_namespace_file(dist))]
+            rewritten |= {id(dist) for dist in self._listing_gone_namespace_files()}
+            checked = [dist for dist in self.distributions if dist.record is not None and id(dist) in rewritten]
         missing, findings = missing_record_files(self.source, checked)
         self.findings.extend(findings)
         return missing
 
-    def _lists_a_gone_namespace_file(self, dist: Distribution) -> bool:
-        """Whether ``dist``'s RECORD names a legacy namespace file that is not there (what
-        distutils-r1 or Debian leave): an ``__init__.py`` (or its bytecode beside it), a
-        ``*-nspkg.pth``, a ``namespace_packages.txt``. Found by the rows' names, without
-        parsing the others."""
-        assert dist.record is not None
-        for path in dist.record.paths_named(_NAMESPACE_FILE_MARKS):
-            directory, _, name = path.rpartition("/")
-            listing = self.source.dirs.get(directory)
-            if listing is None or (name not in listing.files and name not in listing.links):
-                return True
-        return False
+    def _listing_gone_namespace_files(self) -> list[Distribution]:
+        """The distributions whose RECORD names a legacy namespace file that is not there (what
+        distutils-r1 or Debian leave; a strip drops those rows, see ``plan.namespace_leftovers``):
+        the ``__init__`` of a package directory that has none now, a top-level ``*-nspkg.pth``,
+        the distribution's own ``namespace_packages.txt``. Asked of the owners by path, so no
+        RECORD's rows are parsed for it."""
+        gone = []
+        for directory, listing in listed_items(self.source.dirs):
+            if directory and INIT not in listing.files and all(part.isidentifier() for part in directory.split("/")):
+                gone.extend(join(directory, name) for name in (INIT, *_INIT_BESIDE) if name not in listing.files)
+        found = self.owners.distributions_of(gone)
+        root = self.source.dirs.get("")
+        present = set(root.files) | root.links if root is not None else set()
+        for dist in self.distributions:
+            if dist.record is None:
+                continue
+            if any(is_nspkg_pth(path) and path not in present for path in dist.record.paths_named(("-nspkg.pth,",))):
+                found.append(dist)
+                continue
+            metadata = self.source.dirs.get(dist.metadata_dir)
+            if (metadata is not None and NAMESPACE_PACKAGES_TXT not in metadata.files
+                    and dist.lists(join(dist.metadata_dir, NAMESPACE_PACKAGES_TXT))):
+                found.append(dist)
+        return found
 
     # -- helpers ---------------------------------------------------------------------------
 
