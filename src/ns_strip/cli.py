@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -123,6 +122,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return 130
     findings = finding_filter.apply(report.findings)
     if args.json:
+        import json  # only --json needs it: every import is start-up a one-package build pays
+
         payload = {"findings": [f.to_json() for f in findings]}
         payload.update(report.data)
         json.dump(payload, out, indent=2, sort_keys=False)

@@ -67,9 +67,18 @@ def file_kind(mode: int) -> str:
 
 
 def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, follow_links: bool = False) -> int:
+    """Open a regular file for reading without following a final link and without blocking;
+    see :func:`open_regular_sized`. Returns a file descriptor (the caller closes it)."""
+    return open_regular_sized(path, dir_fd=dir_fd, follow_links=follow_links)[0]
+
+
+def open_regular_sized(path: str | os.PathLike[str], *, dir_fd: int | None = None,
+                       follow_links: bool = False) -> tuple[int, int]:
     """Open a regular file for reading without following a final link and without blocking.
 
-    Returns a file descriptor (the caller closes it). Raises NotRegularFileError for anything
+    Returns a file descriptor (the caller closes it) and the file's size when it was opened
+    (from the ``fstat`` that checks it: a reader of binaries needs no other system call to
+    know where the file ends). Raises NotRegularFileError for anything
     but a regular file (a link included), BadInputError when it cannot be opened.
     ``follow_links``: for a path the user gave on the command line, not one found in a tree: a
     link is followed, and what it leads to must still be a regular file.
@@ -107,13 +116,13 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
                 raise NotRegularFileError(shown, "symbolic link") from exc
             raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(shown, file_kind(mode))
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFileError(shown, file_kind(status.st_mode))
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, status.st_size
 
 
 _HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
