@@ -60,6 +60,8 @@ class PythonTarget:
 
 @dataclasses.dataclass(frozen=True)
 class ExtensionInfo:
+    """One extension module: its name, what its binary says, and why it could not be read."""
+
     path: str  # POSIX, relative to the scanned dir or wheel root
     name: ExtensionName
     module: str | None  # dotted import name, None when the path is not importable
@@ -324,8 +326,10 @@ def _linked_python(binary: Binary) -> tuple[str, tuple[int, int], bool] | None:
 
 
 def _python_contradictions(name: ExtensionName, binary: Binary, target: PythonTarget | None) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     tagged = name.python_version
+    if tagged is None and not name.abi3:
+        return reasons  # untagged or an unknown tag: nothing to contradict
     tag_text = f"{name.implementation or 'CPython'} {name.python_version_text}{'t' if name.free_threaded else ''}"
     if target is not None and tagged is not None:
         implementation_differs = name.implementation is not None and name.implementation != target.implementation

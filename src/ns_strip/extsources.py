@@ -30,6 +30,8 @@ METADATA_DIR_SUFFIXES = (".dist-info", ".egg-info")
 
 @dataclasses.dataclass
 class ExtensionTree:
+    """The extension modules and namespace packages of a tree or a wheel."""
+
     extensions: list[ExtensionInfo]
     namespaces: set[str]
     skipped: list[str]  # plain shared libraries, symbolic links

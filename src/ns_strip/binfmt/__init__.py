@@ -61,6 +61,8 @@ class BinaryImage:
 
 @dataclasses.dataclass(frozen=True)
 class Binary:
+    """A whole file: its format and its images (one, or a universal Mach-O's slices)."""
+
     format: str  # "elf", "pe" or "macho"
     images: tuple[BinaryImage, ...]
 

@@ -16,8 +16,8 @@ import os
 import struct
 from typing import BinaryIO
 
-BLOCK_SIZE = 16 * 1024
-MAX_CACHED_BLOCKS = 256  # 4 MiB at most
+BLOCK_SIZE = 4 * 1024  # a page: the headers of a small extension, or the part of a table a lookup needs
+MAX_CACHED_BLOCKS = 1024  # 4 MiB at most
 MAX_STRING = 4096  # longer symbol or library names are not names
 
 

@@ -81,11 +81,12 @@ _COMMON_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22:
 # Record layouts after the 16 identification bytes, by word size. Field order as in the gABI:
 # header: e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize,
 #   e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
-# program header (32): p_type, p_offset, p_vaddr, p_paddr, p_filesz, ... (only these are used);
-# program header (64): p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, ...;
+# program header: decoded as (p_type, p_offset, p_vaddr, p_filesz), the fields used, the others
+#   skipped as padding: 32-bit p_type, p_offset, p_vaddr, [p_paddr], p_filesz, [p_memsz, p_flags,
+#   p_align]; 64-bit p_type, [p_flags], p_offset, p_vaddr, [p_paddr], p_filesz, [p_memsz, p_align];
 # dynamic entry: d_tag (signed), d_val.
 _HEADER = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
-_PHDR = {32: "IIIIIIII", 64: "IIQQQQQQ"}
+_PHDR = {32: "III4xI12x", 64: "I4xQQ8xQ16x"}
 _DYN = {32: "iI", 64: "qQ"}
 
 
@@ -169,7 +170,8 @@ def _check_section_headers(reader: Reader, shoff: int, shnum: int, shentsize: in
     if shoff == 0:
         return
     count = shnum or 1  # 0: the real count is in section 0, which must then exist
-    reader.check(shoff, count * shentsize, f"section header table ({shnum} entries)")
+    if shoff + count * shentsize > reader.size:
+        reader.check(shoff, count * shentsize, f"section header table ({shnum} entries)")  # raises
 
 
 class _ElfView:
@@ -207,25 +209,24 @@ class _ElfView:
             raise MalformedBinary(f"ELF header claims {count} program headers (at most {MAX_SEGMENTS} are read)")
         if count and phentsize < phdr.size:
             raise MalformedBinary(f"program header size {phentsize} is too small")
-        self._reader.check(phoff, count * phentsize, f"program header table ({count} entries)")
+        size = count * phentsize
+        if phoff + size > self._reader.size:
+            self._reader.check(phoff, size, f"program header table ({count} entries)")  # raises
         # The table fits the file (checked above). An ordinary one (a dozen entries of 56 bytes)
-        # is read at once; one with padded entries could be tens of megabytes of which only the
-        # first bytes of each entry are used, so that is read entry by entry.
-        whole = count * phentsize <= MAX_PROGRAM_HEADER_TABLE
-        table = self._reader.read(phoff, count * phentsize, "program header table") if whole else b""
-        wide = self._word_size == 64
+        # is read at once and decoded in bulk; one with padded entries could be tens of megabytes
+        # of which only the first bytes of each entry are used, so that is read entry by entry.
+        if size <= MAX_PROGRAM_HEADER_TABLE:
+            table = self._reader.read(phoff, size, "program header table")
+            entries = phdr.iter_unpack(table) if phentsize == phdr.size else (
+                phdr.unpack_from(table, index * phentsize) for index in range(count))
+        else:
+            entries = (phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
+                       for index in range(count))  # fmt: skip
+        loads = self._loads
         dynamic = None
-        for index in range(count):
-            if whole:
-                fields = phdr.unpack_from(table, index * phentsize)
-            else:
-                fields = phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
-            if wide:
-                p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
-            else:
-                p_type, p_offset, p_vaddr, _, p_filesz = fields[:5]
+        for p_type, p_offset, p_vaddr, p_filesz in entries:
             if p_type == PT_LOAD:
-                self._loads.append((p_vaddr, p_filesz, p_offset))
+                loads.append((p_vaddr, p_filesz, p_offset))
             elif p_type == PT_DYNAMIC and dynamic is None:
                 dynamic = (p_offset, p_filesz)
         if dynamic is None:
@@ -234,7 +235,8 @@ class _ElfView:
 
     def _read_dynamic(self, names: dict[int, str], dyn: struct.Struct, offset: int, size: int) -> dict[str, list[int]]:
         count = min(size // dyn.size, MAX_DYNAMIC_ENTRIES + 1)
-        self._reader.check(offset, count * dyn.size, f"dynamic segment ({count} entries)")
+        if offset + count * dyn.size > self._reader.size:
+            self._reader.check(offset, count * dyn.size, f"dynamic segment ({count} entries)")  # raises
         # At most MAX_DYNAMIC_ENTRIES + 1 entries (131 KB): read at once, decoded in bulk.
         raw = self._reader.read(offset, count * dyn.size, "dynamic segment")
         tags: dict[str, list[int]] = {}
@@ -278,7 +280,8 @@ class _ElfView:
         count = self._symbol_count(symtab, entry_size)
         if count > MAX_SYMBOLS:
             raise MalformedBinary(f"dynamic symbol table claims {count} symbols (at most {MAX_SYMBOLS} are read)")
-        self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")
+        if symtab + count * entry_size > self._reader.size:
+            self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")  # raises
         strtab_size = self._strtab_end - self._strtab
         strings = None
         if count and strtab_size <= MAX_STRTAB_IN_MEMORY:
@@ -454,6 +457,7 @@ _TAG_ARCH_ALIASES = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=64)
 def tag_arch(triplet: str) -> tuple[str | None, str | None]:
     """The architecture a triplet (``arm-linux-gnueabihf``) names, in :func:`arch_and_abi`'s
     words, or None when unknown; and the ABI variant its last part names."""
