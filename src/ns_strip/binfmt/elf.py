@@ -29,12 +29,11 @@ Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`a
 from __future__ import annotations
 
 import functools
-import operator
 import re
 import struct
 
 from . import INIT_PREFIXES, MAX_INIT_SYMBOLS, Binary, BinaryImage
-from ._reader import MalformedBinary, Reader, decode_name
+from ._reader import MAX_STRING, MalformedBinary, Reader, decode_name
 
 MAX_SEGMENTS = 1024  # real shared objects have about a dozen program headers
 MAX_PROGRAM_HEADER_TABLE = 64 * 1024  # read in one piece up to this size (MAX_SEGMENTS of 56 bytes fit)
@@ -116,6 +115,14 @@ def _names() -> _Names:
 def _machine_name(e_machine: int) -> str | int:
     name = _COMMON_MACHINES.get(e_machine)
     return name if name is not None else _names().e_machine.get(e_machine, e_machine)
+
+
+@functools.lru_cache(maxsize=4)
+def _symbol_layout(endian: str, word_size: int) -> struct.Struct:
+    """A dynamic symbol decoded as (st_name, st_info, st_shndx), the other fields skipped:
+    32-bit st_name, [st_value, st_size], st_info, [st_other], st_shndx; 64-bit st_name,
+    st_info, [st_other], st_shndx, [st_value, st_size]."""
+    return struct.Struct(endian + ("I8xBxH" if word_size == 32 else "IBxH16x"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -291,28 +298,31 @@ class _ElfView:
             found = self._looked_up(wanted, symtab, count, strings)
             if found is not None:
                 return found
-        if self._word_size == 32:
-            layout = self._endian + "IIIBBH"  # name, value, size, info, other, shndx
-            fields = operator.itemgetter(0, 3, 5)
-        else:
-            layout = self._endian + "IBBHQQ"  # name, info, other, shndx, value, size
-            fields = operator.itemgetter(0, 1, 3)
+        layout = _symbol_layout(self._endian, self._word_size)
         found: list[str] = []
         for start in range(0, count, SYMBOL_CHUNK):
             chunk = self._reader.read(
                 symtab + start * entry_size, min(SYMBOL_CHUNK, count - start) * entry_size, "dynamic symbol table"
             )
-            for entry in struct.iter_unpack(layout, chunk):
-                name, info, shndx = fields(entry)
+            for name, info, shndx in layout.iter_unpack(chunk):
                 if shndx == SHN_UNDEF or info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
                     continue
                 if info & 0xF not in (STT_FUNC, STT_NOTYPE, STT_GNU_IFUNC):
                     continue
                 if strings.startswith(_INIT_PREFIX_BYTES, name) if strings is not None else self._is_init_symbol(name):
-                    found.append(self._string(name, "symbol name"))
+                    found.append(self._symbol_name(name, strings))
                     if len(found) >= MAX_INIT_SYMBOLS:
                         return tuple(found)
         return tuple(found)
+
+    def _symbol_name(self, name: int, strings: bytes | None) -> str:
+        # From the string table in memory when it holds the whole name (at most MAX_STRING
+        # bytes, terminated); otherwise through the reader, which says what is wrong with it.
+        if strings is not None:
+            end = strings.find(b"\0", name, name + MAX_STRING + 1)
+            if end >= 0:
+                return decode_name(strings[name:end])
+        return self._string(name, "symbol name")
 
     def _looked_up(self, wanted: tuple[str, ...], symtab: int, count: int, strings: bytes) -> tuple[str, ...] | None:
         """What decoding every symbol would find, from the ``wanted`` names' hash chains alone;
