@@ -54,8 +54,10 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with ``command``, only that command's module is imported (start-up
-    is most of what a single package's build pays), the others are listed by name and help."""
+    """The whole parser; with ``command``, only that command's module is imported and only its
+    sub-parser is made (start-up is most of what a single package's build pays; each
+    sub-parser costs argparse a formatter per option and a gettext lookup per heading). A
+    command that is not one of COMMANDS gets them all, for the error listing the choices."""
     codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
     parser = _ArgumentParser(
         prog="ns-strip",
@@ -70,6 +72,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
+        if command in COMMANDS and command != name:
+            continue
         sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common])
         sub.set_defaults(_module=module_name)
         if command is None or command == name:
