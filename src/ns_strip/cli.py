@@ -35,6 +35,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Set by main() when the command's module declares EXIT_WITHOUT_TEARDOWN: run() then leaves by
+# os._exit once stdout and stderr are flushed. Tearing the interpreter down frees every module
+# and object one by one (about 8 ms of CPU after 'ext' over 1,000 files, a third of what
+# readelf takes for the same files); a command that holds nothing but its output when main()
+# returns (files closed by their with-blocks, locks released by the kernel, no atexit
+# handler) does not need it.
+_exit_without_teardown = False
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting, so errors print in one format."""
 
@@ -117,7 +126,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         finding_filter = FindingFilter(
             parse_code_list(args.select, "--select"), parse_code_list(args.ignore, "--ignore")
         )
-        report: Report = importlib.import_module(args._module).run(args)
+        module = importlib.import_module(args._module)
+        report: Report = module.run(args)
+        global _exit_without_teardown
+        _exit_without_teardown = bool(getattr(module, "EXIT_WITHOUT_TEARDOWN", False))
     except NsStripError as exc:
         print(f"ns-strip: error: {exc}", file=err)
         return exc.exit_code
@@ -161,4 +173,7 @@ def run() -> None:
         # stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
+    if _exit_without_teardown:
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)

@@ -38,6 +38,11 @@ from .sources import TreeSource, iter_files, stat_argument
 if TYPE_CHECKING:
     from .extrename import Rename
 
+# When run() returns, ext holds nothing but its report: no file open, no atexit handler (a
+# rename's RECORDs are written and closed, its lock is released with the process). The command
+# line leaves without tearing the interpreter down (see cli.run).
+EXIT_WITHOUT_TEARDOWN = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
