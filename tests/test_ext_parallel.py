@@ -262,3 +262,21 @@ def test_ext_into_a_closed_pipe_is_not_an_error(big_tree):
     script = f"{shlex.quote(sys.executable)} -m ns_strip ext --json {shlex.quote(str(big_tree))} | head -c 10"
     result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout == '{\n  "findi' and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("loadavg", "cpus", "expected"), [
+    (b"0.10 0.20 0.30 1/300 4242\n", 2, 2),  # only this process runs: both CPUs
+    (b"2.00 2.00 2.00 2/300 4242\n", 2, 1),  # one other task: one CPU left
+    (b"4.00 4.00 4.00 9/300 4242\n", 2, 1),  # busy: this process alone, never 0
+    (b"1.00 1.00 1.00 3/300 4242\n", 8, 6),
+    (b"garbage\n", 4, 4),  # unreadable: every CPU it may use
+])
+def test_idle_cpus_leaves_out_the_cpus_others_run_on(monkeypatch, loadavg, cpus, expected):
+    import builtins
+    import io
+
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.BytesIO(loadavg) if path == "/proc/loadavg"
+                        else real_open(path, *a, **k))  # fmt: skip
+    monkeypatch.setattr(forkmap, "available_cpus", lambda: cpus)
+    assert forkmap.idle_cpus() == expected

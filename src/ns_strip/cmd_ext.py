@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-j", "--jobs", type=int, metavar="N",
         help="read the extension modules of a large directory in N processes "
-        "(default: the CPUs this process may use; 1: in this process only)",
+        "(default: the CPUs idle when it starts; 1: in this process only)",
     )
 
 
@@ -139,9 +139,9 @@ def _read(path: Path, renaming: bool, jobs: int | None) -> tuple[Path | None, Ex
         raise UsageError(f"{path}: no such file or directory")
     if found is not None and stat.S_ISDIR(found.st_mode):
         if jobs is None:
-            from .forkmap import available_cpus
+            from .forkmap import idle_cpus
 
-            jobs = available_cpus()
+            jobs = idle_cpus()
         return path, _without_shared_libraries(read_tree(path, jobs))
     if path.suffix == ".whl":
         # Whatever it holds: an empty file, one that is not a zip or a FIFO is refused by the

@@ -34,7 +34,6 @@ from typing import Any, BinaryIO
 
 from .binfmt import Binary, BinaryImage, MalformedBinary, Reader, init_symbol_names, read_binary
 from .binfmt import elf as elf_format
-from .binfmt import pe as pe_format
 from .extnames import ExtensionName, PlatformKind, TagStyle, parse_extension_filename
 from .errors import BadInputError
 from .findings import Finding
@@ -297,6 +296,8 @@ def _machine_contradiction(name: ExtensionName, binary: Binary, image: BinaryIma
         if {abi, image.abi} == {"eabi", "eabihf"}:
             return tagged
     elif binary.format == "pe":
+        from .binfmt import pe as pe_format  # a directory of ELF objects never needs it
+
         machine = pe_format.platform_machine(platform)
         if machine is not None and machine != image.machine:
             return tagged
