@@ -280,3 +280,18 @@ def test_idle_cpus_leaves_out_the_cpus_others_run_on(monkeypatch, loadavg, cpus,
                         else real_open(path, *a, **k))  # fmt: skip
     monkeypatch.setattr(forkmap, "available_cpus", lambda: cpus)
     assert forkmap.idle_cpus() == expected
+
+
+def test_no_process_to_be_had_means_computed_here(monkeypatch):
+    """A process limit (RLIMIT_NPROC) or a full descriptor table makes fork or pipe fail: the
+    shares are computed in this process, never a traceback."""
+    forks = []
+
+    def refuse() -> int:
+        forks.append(1)
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    before = len(os.listdir("/proc/self/fd"))
+    assert forkmap.fork_map(lambda item: item * 3, ITEMS, 4) == [item * 3 for item in ITEMS]
+    assert forks == [1] and len(os.listdir("/proc/self/fd")) == before  # tried once, no pipe leaked

@@ -71,10 +71,13 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], processes: int) -> 
     children: list[_Child] = []
     try:
         for share in shares[1:]:
-            children.append(_Child(function, share))
+            try:
+                children.append(_Child(function, share))
+            except OSError:
+                break  # no process or pipe to be had (a process or file limit): computed here
         results = [function(item) for item in shares[0]]
-        for child, share in zip(children, shares[1:]):
-            delivered = child.collect()
+        for index, share in enumerate(shares[1:]):
+            delivered = children[index].collect() if index < len(children) else None
             results += delivered if delivered is not None else [function(item) for item in share]
         return results
     finally:
@@ -88,7 +91,12 @@ class _Child:
     def __init__(self, function: Callable[[T], R], share: Sequence[T]) -> None:
         self.expected = len(share)
         reading, writing = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(reading)
+            os.close(writing)
+            raise
         if pid == 0:  # the child: compute, send, leave without running the parent's clean-ups
             code = 1
             try:
