@@ -24,7 +24,7 @@ from .safeio import MAX_INIT_BYTES, FileTooLargeError, NotRegularFileError, Outs
 from .sources import Source, TreeSource, join
 
 # The directories distributions.load_distributions reads a RECORD from (its is_metadata_dir;
-# tests/test_ext_speed.py checks the two agree).
+# tests/test_ext_parallel.py checks the two agree).
 METADATA_DIR_SUFFIXES = (".dist-info", ".egg-info")
 
 

@@ -40,7 +40,8 @@ class Reader:
         """A reader of the regular file open as ``fd`` (not closed here), ``size`` bytes long.
 
         Reads are ``pread`` calls: no buffered file object to make, no seek, one system call
-        per block; a whole small extension is one call.
+        per block; a small extension is two, the page of its headers, symbols and strings and
+        the page of its dynamic segment.
         """
         reader = cls.__new__(cls)
         reader._stream = None
