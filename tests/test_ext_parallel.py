@@ -6,21 +6,25 @@ here: speed is measured by ``benchmarks/run.py --only ext``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from ext_toolchain import build_elf, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ns_strip import forkmap
-from ns_strip.binfmt import MalformedBinary, Reader, read_binary
+from ns_strip.binfmt import MalformedBinary, Reader, elf, read_binary
 from ns_strip.distributions import is_metadata_dir
 from ns_strip.extsources import METADATA_DIR_SUFFIXES
 from ns_strip.safeio import NotRegularFileError, open_regular_sized
@@ -295,3 +299,38 @@ def test_no_process_to_be_had_means_computed_here(monkeypatch):
     before = len(os.listdir("/proc/self/fd"))
     assert forkmap.fork_map(lambda item: item * 3, ITEMS, 4) == [item * 3 for item in ITEMS]
     assert forks == [1] and len(os.listdir("/proc/self/fd")) == before  # tried once, no pipe leaked
+
+
+# -- the dynamic segment decoded in bulk -------------------------------------------------------
+
+def _dynamic_one_by_one(names: dict[int, str], entries: list[tuple[int, int]]) -> dict[str, list[int]] | None:
+    """The reference: the segment read entry by entry up to DT_NULL (None: no DT_NULL)."""
+    tags: dict[str, list[int]] = {}
+    for tag, value in entries:
+        if tag == 0:
+            return tags
+        if tag in names:
+            values = tags.setdefault(names[tag], [])
+            if len(values) < elf.MAX_NEEDED:
+                values.append(value)
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 1, 1, 4, 5, 6, 10, 14, 0x6FFFFEF5, 3, -7, 2**31 - 1]),
+                          st.integers(0, 2**32 - 1)), max_size=60),
+       st.integers(0, 3), st.booleans())
+def test_bulk_dynamic_decoding_is_the_entry_by_entry_reading(entries, needed_repeats, terminated):
+    # Up to 1,200 DT_NEEDED entries first (past MAX_NEEDED), then the drawn ones, then maybe a
+    # DT_NULL (the drawn ones may hold one earlier).
+    entries = [(1, 7)] * (needed_repeats * 400) + entries + ([(0, 0)] if terminated else [])
+    layout = struct.Struct("<qQ")
+    raw = b"".join(layout.pack(tag, value) for tag, value in entries)
+    view = elf._ElfView.__new__(elf._ElfView)
+    view._reader = Reader(io.BytesIO(raw))
+    expected = _dynamic_one_by_one(elf._DYNAMIC_TAGS, entries[:elf.MAX_DYNAMIC_ENTRIES + 1])
+    if expected is None:
+        with pytest.raises(MalformedBinary, match="not terminated by DT_NULL"):
+            view._read_dynamic(elf._DYNAMIC_TAGS, layout, 0, len(raw))
+    else:
+        assert view._read_dynamic(elf._DYNAMIC_TAGS, layout, 0, len(raw)) == expected

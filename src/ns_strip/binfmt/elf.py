@@ -246,18 +246,20 @@ class _ElfView:
             self._reader.check(offset, count * dyn.size, f"dynamic segment ({count} entries)")  # raises
         # At most MAX_DYNAMIC_ENTRIES + 1 entries (131 KB): read at once, decoded in bulk.
         raw = self._reader.read(offset, count * dyn.size, "dynamic segment")
+        # At most MAX_DYNAMIC_ENTRIES entries and their DT_NULL: without a DT_NULL among them
+        # the segment is refused. Entries are decoded and filtered in bulk (comprehensions and
+        # list.index run at C speed; the few kept entries are then grouped by tag).
+        entries = list(dyn.iter_unpack(raw))
+        try:
+            end = [tag for tag, _ in entries].index(0)  # DT_NULL
+        except ValueError:
+            raise MalformedBinary("dynamic segment is not terminated by DT_NULL") from None
         tags: dict[str, list[int]] = {}
-        # At most MAX_DYNAMIC_ENTRIES entries and their DT_NULL: past that, the loop ends and
-        # the segment is refused, whatever the last entry added.
-        for tag, value in dyn.iter_unpack(raw):
-            if tag == 0:  # DT_NULL
-                return tags
-            name = names.get(tag)
-            if name is not None:
-                values = tags.setdefault(name, [])
-                if len(values) < MAX_NEEDED:
-                    values.append(value)
-        raise MalformedBinary("dynamic segment is not terminated by DT_NULL")
+        for tag, value in [entry for entry in entries[:end] if entry[0] in names]:
+            values = tags.setdefault(names[tag], [])
+            if len(values) < MAX_NEEDED:
+                values.append(value)
+        return tags
 
     def _address_to_offset(self, address: int, what: str) -> int:
         for vaddr, filesz, offset in self._loads:
