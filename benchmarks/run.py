@@ -375,6 +375,11 @@ def ext_rows(data_dir: Path, profile: Profile) -> list[Row]:
         Row(f"ext {profile.extensions:,} .so files",
             Side.fixed("ns-strip ext", [*NS_STRIP, "ext", str(directory)], ok=(0, 1)),
             Side.fixed("readelf --dyn-syms -W", shell(readelf)), Goal("<= 2x", max_ratio=2.0)),
+        # The same in one process: what splitting the files over the CPUs adds (or, on a busy
+        # machine, does not).
+        Row(f"ext {profile.extensions:,} .so files, --jobs 1",
+            Side.fixed("ns-strip ext --jobs 1", [*NS_STRIP, "ext", "--jobs", "1", str(directory)], ok=(0, 1)),
+            Side.fixed("readelf --dyn-syms -W", shell(readelf)), Goal("report")),
         Row(f"ext one {large_label} .so vs one {small_label}",
             Side.fixed(f"ns-strip ext {large_label}", [*NS_STRIP, "ext", str(large)], ok=(0, 1)),
             Side.fixed(f"ns-strip ext {small_label}", [*NS_STRIP, "ext", str(small)], ok=(0, 1)),

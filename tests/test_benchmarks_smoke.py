@@ -23,6 +23,7 @@ CASES = (
     "scan 30 dists",
     "strip 30 dists",
     "ext 20 .so files",
+    "ext 20 .so files, --jobs 1",
     "ext one 1 MB .so vs one",
     "readelf one 1 MB .so vs one",
     "wheel strip,",

@@ -32,13 +32,12 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .binfmt import Binary, BinaryImage, MalformedBinary, init_symbol_names, read_binary
+from .binfmt import Binary, BinaryImage, MalformedBinary, Reader, init_symbol_names, read_binary
 from .binfmt import elf as elf_format
-from .binfmt import pe as pe_format
 from .extnames import ExtensionName, PlatformKind, TagStyle, parse_extension_filename
 from .errors import BadInputError
 from .findings import Finding
-from .safeio import NotRegularFileError, open_regular
+from .safeio import NotRegularFileError, open_regular_sized
 
 FORMAT_NAMES = {"elf": "an ELF shared object", "pe": "a Windows PE DLL", "macho": "a Mach-O bundle"}
 FORMAT_SHORT_NAMES = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
@@ -60,6 +59,8 @@ class PythonTarget:
 
 @dataclasses.dataclass(frozen=True)
 class ExtensionInfo:
+    """One extension module: its name, what its binary says, and why it could not be read."""
+
     path: str  # POSIX, relative to the scanned dir or wheel root
     name: ExtensionName
     module: str | None  # dotted import name, None when the path is not importable
@@ -105,8 +106,9 @@ class ExtensionInfo:
                     and any(_pe_python(lib) == "abi3" for lib in self.binary.images[0].needed))  # fmt: skip
 
 
-def inspect_extension(stream: BinaryIO, relpath: str, *, distributions: Iterable[str] = ()) -> ExtensionInfo:
-    """Read the extension at ``relpath`` from ``stream``; a bad binary becomes ``problem``."""
+def inspect_extension(stream: BinaryIO | Reader, relpath: str, *, distributions: Iterable[str] = ()) -> ExtensionInfo:
+    """Read the extension at ``relpath`` from ``stream`` (or a :class:`~.binfmt.Reader`); a bad
+    binary becomes ``problem``."""
     name = parse_extension_filename(posixpath.basename(relpath))
     try:
         binary: Binary | None = read_binary(stream, init_symbol_names(name.module))
@@ -116,7 +118,7 @@ def inspect_extension(stream: BinaryIO, relpath: str, *, distributions: Iterable
     return ExtensionInfo(relpath, name, _module_name(relpath, name), binary, problem, tuple(distributions))
 
 
-def inspect_extension_file(path: Path, relpath: str, *, distributions: Iterable[str] = (),
+def inspect_extension_file(path: str | os.PathLike[str], relpath: str, *, distributions: Iterable[str] = (),
                            follow_links: bool = False) -> ExtensionInfo:
     """:func:`inspect_extension` on a file; a file that cannot be read is a ``problem`` too.
 
@@ -129,16 +131,17 @@ def inspect_extension_file(path: Path, relpath: str, *, distributions: Iterable[
         return ExtensionInfo(relpath, name, module_name(relpath), None, problem, tuple(distributions), special)
 
     try:
-        fd = open_regular(path, follow_links=follow_links)
+        fd, size = open_regular_sized(path, follow_links=follow_links)
     except NotRegularFileError as exc:
         return unreadable(f"a {exc.kind}, not a regular file; not read", exc.kind)
     except BadInputError as exc:
         return unreadable(exc.message)
     try:
-        with os.fdopen(fd, "rb") as stream:
-            return inspect_extension(stream, relpath, distributions=distributions)
+        return inspect_extension(Reader.of_fd(fd, size), relpath, distributions=distributions)
     except OSError as exc:
         return unreadable(f"cannot read: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
 
 
 _DATA_DIR = re.compile(r"[^/]+\.data/(?:purelib|platlib)/")
@@ -293,6 +296,8 @@ def _machine_contradiction(name: ExtensionName, binary: Binary, image: BinaryIma
         if {abi, image.abi} == {"eabi", "eabihf"}:
             return tagged
     elif binary.format == "pe":
+        from .binfmt import pe as pe_format  # a directory of ELF objects never needs it
+
         machine = pe_format.platform_machine(platform)
         if machine is not None and machine != image.machine:
             return tagged
@@ -322,8 +327,10 @@ def _linked_python(binary: Binary) -> tuple[str, tuple[int, int], bool] | None:
 
 
 def _python_contradictions(name: ExtensionName, binary: Binary, target: PythonTarget | None) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     tagged = name.python_version
+    if tagged is None and not name.abi3:
+        return reasons  # untagged or an unknown tag: nothing to contradict
     tag_text = f"{name.implementation or 'CPython'} {name.python_version_text}{'t' if name.free_threaded else ''}"
     if target is not None and tagged is not None:
         implementation_differs = name.implementation is not None and name.implementation != target.implementation

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 
 EXTENSION_EXTENSIONS = (".so", ".pyd")
@@ -105,7 +106,10 @@ def parse_extension_filename(filename: str) -> ExtensionName:
     return ExtensionName(filename, module, extension, tag, **fields)
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_tag(tag: str, extension: str) -> dict:
+    # Cached: a directory's extensions share a handful of tags. Callers unpack the dict, never
+    # change it.
     for pattern_extension, pattern, style, implementation in _TAG_PATTERNS:
         match = pattern.fullmatch(tag) if extension == pattern_extension else None
         if match:

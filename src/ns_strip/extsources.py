@@ -13,20 +13,25 @@ Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .distributions import load_distributions, owners_by_path
 from .errors import BadInputError
 from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file, module_name
 from .extnames import is_extension_filename, parse_extension_filename
-from .initfile import classify_init
 from .safeio import MAX_INIT_BYTES, FileTooLargeError, NotRegularFileError, OutsideRootError
 from .sources import Source, TreeSource, join
+
+# The directories distributions.load_distributions reads a RECORD from (its is_metadata_dir;
+# tests/test_ext_parallel.py checks the two agree).
+METADATA_DIR_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @dataclasses.dataclass
 class ExtensionTree:
+    """The extension modules and namespace packages of a tree or a wheel."""
+
     extensions: list[ExtensionInfo]
     namespaces: set[str]
     skipped: list[str]  # plain shared libraries, symbolic links
@@ -53,9 +58,18 @@ def namespace_packages(files: Iterable[str], init_bytes) -> set[str]:
         parts = directory.split("/")
         if not all(part.isidentifier() for part in parts):
             continue
-        if directory not in with_init or classify_init(init_bytes(f"{directory}/__init__.py")).is_namespace:
+        if directory not in with_init or _declares_namespace(init_bytes(f"{directory}/__init__.py")):
             names.add(".".join(parts))
     return names
+
+
+def _declares_namespace(init: bytes) -> bool:
+    # initfile (with its tokenizer and purity analysis, a few milliseconds to import) is
+    # loaded only when a tree has an __init__.py to classify: a directory of extension modules
+    # alone never needs it.
+    from .initfile import classify_init
+
+    return classify_init(init).is_namespace
 
 
 def read_records(root: Path) -> dict[str, str]:
@@ -63,9 +77,22 @@ def read_records(root: Path) -> dict[str, str]:
     return _first_owners(TreeSource(root))
 
 
-def read_tree(root: Path) -> ExtensionTree:
-    return _read_source(TreeSource(root), lambda relpath, owners: inspect_extension_file(
-        root / relpath, relpath, distributions=owners))
+def read_tree(root: Path, processes: int = 1) -> ExtensionTree:
+    """A directory tree; with ``processes`` > 1, a large number of extensions are read in that
+    many processes (:func:`.forkmap.fork_map`), results in the same order."""
+    base = os.fspath(root)
+
+    def inspect(relpath: str, owners: tuple[str, ...]) -> ExtensionInfo:
+        return inspect_extension_file(f"{base}/{relpath}", relpath, distributions=owners)
+
+    def inspect_all(todo: list[tuple[str, tuple[str, ...]]]) -> list[ExtensionInfo]:
+        if processes <= 1:
+            return [inspect(*item) for item in todo]
+        from .forkmap import fork_map
+
+        return fork_map(lambda item: inspect(*item), todo, processes)
+
+    return _read_source(TreeSource(root), inspect, inspect_all)
 
 
 def read_wheel(path: Path) -> ExtensionTree:
@@ -98,14 +125,24 @@ def read_source(source: Source) -> ExtensionTree:
 
 
 def _first_owners(source: Source) -> dict[str, str]:
+    root = source.dirs.get("")
+    if root is None or not any(name.endswith(METADATA_DIR_SUFFIXES) for name in root.subdirs):
+        # No RECORD can name an owner. distributions (with email, for METADATA) is about a
+        # third of what ``ns-strip ext`` imports: loaded only for a tree that has metadata.
+        return {}
+    from .distributions import load_distributions, owners_by_path
+
     return {path: names[0] for path, names in owners_by_path(load_distributions(source)).items()}
 
 
-def _read_source(source: Source, inspect) -> ExtensionTree:
-    """Extensions and namespaces of a site dir or a wheel, read through the one Source listing."""
+def _read_source(source: Source, inspect, inspect_all=None) -> ExtensionTree:
+    """Extensions and namespaces of a site dir or a wheel, read through the one Source listing.
+
+    ``inspect(relpath, owners)`` reads one extension; ``inspect_all``, given, reads the list of
+    them all (in parallel), with the same results in the same order."""
     owners = _first_owners(source)
     files: list[str] = []
-    extensions: list[ExtensionInfo] = []
+    todo: list[tuple[str, tuple[str, ...]]] = []
     skipped: list[str] = []
     for directory, listing in sorted(source.dirs.items()):
         if directory.rpartition("/")[2] == "__pycache__":
@@ -119,8 +156,8 @@ def _read_source(source: Source, inspect) -> ExtensionTree:
                 skipped.append(f"{relpath}: symbolic link, not followed")
                 continue
             owner = owners.get(relpath)
-            extensions.append(inspect(relpath, (owner,) if owner else ()))
-
+            todo.append((relpath, (owner,) if owner else ()))
+    extensions = inspect_all(todo) if inspect_all is not None else [inspect(*item) for item in todo]
     return ExtensionTree(extensions, namespace_packages(files, init_reader(source)), skipped)
 
 

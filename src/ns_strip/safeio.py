@@ -67,25 +67,29 @@ def file_kind(mode: int) -> str:
 
 
 def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, follow_links: bool = False) -> int:
+    """Open a regular file for reading without following a final link and without blocking;
+    see :func:`open_regular_sized`. Returns a file descriptor (the caller closes it)."""
+    return open_regular_sized(path, dir_fd=dir_fd, follow_links=follow_links)[0]
+
+
+def open_regular_sized(path: str | os.PathLike[str], *, dir_fd: int | None = None,
+                       follow_links: bool = False) -> tuple[int, int]:
     """Open a regular file for reading without following a final link and without blocking.
 
-    Returns a file descriptor (the caller closes it). Raises NotRegularFileError for anything
-    but a regular file (a link included), BadInputError when it cannot be opened.
-    ``follow_links``: for a path the user gave on the command line, not one found in a tree: a
-    link is followed, and what it leads to must still be a regular file.
+    Returns a file descriptor (the caller closes it) and the file's size when it was opened
+    (from the ``fstat`` that checks it: a reader needs no other system call to know where the
+    file ends). Raises NotRegularFileError for anything but a regular file (a link included),
+    BadInputError when it cannot be opened. ``follow_links``: for a path the user gave on the
+    command line, not one found in a tree: a link is followed, and what it leads to must still
+    be a regular file.
 
     A device is never opened: opening one runs its driver, and some act on open (a watchdog
     starts counting, a tape rewinds). So the path is first opened with ``O_PATH``, which
     reaches the inode without opening the file, its type is checked on that descriptor, and only
     a regular file is then opened for reading through ``/proc/self/fd`` (the same inode, so
-    nothing swapped in between is read). Without ``O_PATH`` or ``/proc`` the file is opened
-    directly, non-blocking, and checked with ``fstat``.
+    nothing swapped in between is read, and its check stands). Without ``O_PATH`` or ``/proc``
+    the file is opened directly, non-blocking, and checked with ``fstat``.
     """
-    return _open_checked(path, dir_fd, follow_links)[0]
-
-
-def _open_checked(path: str | os.PathLike[str], dir_fd: int | None, follow_links: bool) -> tuple[int, int]:
-    """:func:`open_regular`, and the file's size as the check saw it."""
     shown = os.fspath(path)
     nofollow = 0 if follow_links else os.O_NOFOLLOW
     o_path = getattr(os, "O_PATH", 0)
@@ -156,7 +160,7 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTE
     ``within``: a resolved directory the file opened must lie in (OutsideRootError otherwise).
     """
     shown = os.fspath(path)
-    fd, size = _open_checked(path, dir_fd, False)
+    fd, size = open_regular_sized(path, dir_fd=dir_fd)
     try:
         if within is not None:
             check_within(fd, within, shown)

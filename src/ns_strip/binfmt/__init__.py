@@ -24,6 +24,7 @@ __all__ = [
     "Binary",
     "BinaryImage",
     "MalformedBinary",
+    "Reader",
     "init_symbol_names",
     "module_from_init_symbol",
     "read_binary",
@@ -60,6 +61,8 @@ class BinaryImage:
 
 @dataclasses.dataclass(frozen=True)
 class Binary:
+    """A whole file: its format and its images (one, or a universal Mach-O's slices)."""
+
     format: str  # "elf", "pe" or "macho"
     images: tuple[BinaryImage, ...]
 
@@ -76,14 +79,15 @@ class Binary:
         return tuple(dict.fromkeys(name for image in self.images for name in image.exported_modules))
 
 
-def read_binary(stream: BinaryIO, wanted: tuple[str, ...] = ()) -> Binary:
-    """Identify ``stream`` (a seekable binary file) by its magic number and read it.
+def read_binary(stream: BinaryIO | Reader, wanted: tuple[str, ...] = ()) -> Binary:
+    """Identify ``stream`` (a seekable binary file, or a :class:`Reader` of one) by its magic
+    number and read it.
 
     ``wanted``: the init functions the file's name promises (:func:`init_symbol_names`). The
     result is the same with or without them; an ELF reader uses them to look those up through
     the hash table instead of decoding every dynamic symbol.
     """
-    reader = Reader(stream)
+    reader = stream if isinstance(stream, Reader) else Reader(stream)
     magic = reader.read(0, min(4, reader.size), "magic number")
     if magic == b"\x7fELF":
         from . import elf

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 import struct
 from typing import BinaryIO
 
-BLOCK_SIZE = 16 * 1024
-MAX_CACHED_BLOCKS = 256  # 4 MiB at most
+BLOCK_SIZE = 4 * 1024  # a page: the headers of a small extension, or the part of a table a lookup needs
+MAX_CACHED_BLOCKS = 1024  # 4 MiB at most
 MAX_STRING = 4096  # longer symbol or library names are not names
 
 
@@ -25,11 +26,29 @@ class MalformedBinary(Exception):
 
 
 class Reader:
+    """Reads a seekable binary stream or, with :meth:`of_fd`, an open file descriptor."""
+
     def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
+        self._stream: BinaryIO | None = stream
+        self._fd: int | None = None
         stream.seek(0, io.SEEK_END)
         self.size = stream.tell()
         self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+
+    @classmethod
+    def of_fd(cls, fd: int, size: int) -> Reader:
+        """A reader of the regular file open as ``fd`` (not closed here), ``size`` bytes long.
+
+        Reads are ``pread`` calls: no buffered file object to make, no seek, one system call
+        per block; a small extension is two, the page of its headers, symbols and strings and
+        the page of its dynamic segment.
+        """
+        reader = cls.__new__(cls)
+        reader._stream = None
+        reader._fd = fd
+        reader.size = size
+        reader._blocks = collections.OrderedDict()
+        return reader
 
     def check(self, offset: int, size: int, what: str) -> None:
         if offset < 0 or size < 0 or offset + size > self.size:
@@ -56,8 +75,7 @@ class Reader:
             return block[start : start + size]
         if size > BLOCK_SIZE * 4:
             # Large tables are read directly rather than churning the cache.
-            self._stream.seek(offset)
-            return self._read_exactly(size)
+            return self._read_exactly(offset, size)
         data = b"".join(self._block(index) for index in range(first, last + 1))
         start = offset - first * BLOCK_SIZE
         return data[start : start + size]
@@ -88,15 +106,23 @@ class Reader:
         if block is not None:
             self._blocks.move_to_end(index)
             return block
-        self._stream.seek(index * BLOCK_SIZE)
-        block = self._read_exactly(min(BLOCK_SIZE, self.size - index * BLOCK_SIZE))
+        block = self._read_exactly(index * BLOCK_SIZE, min(BLOCK_SIZE, self.size - index * BLOCK_SIZE))
         self._blocks[index] = block
         if len(self._blocks) > MAX_CACHED_BLOCKS:
             self._blocks.popitem(last=False)
         return block
 
-    def _read_exactly(self, size: int) -> bytes:
-        data = self._stream.read(size)
+    def _read_exactly(self, offset: int, size: int) -> bytes:
+        if self._fd is None:
+            self._stream.seek(offset)  # type: ignore[union-attr]
+            data = self._stream.read(size)  # type: ignore[union-attr]
+        else:
+            data = os.pread(self._fd, size, offset)
+            while 0 < len(data) < size:  # a short read that is not the end of the file
+                more = os.pread(self._fd, size - len(data), offset + len(data))
+                if not more:
+                    break
+                data += more
         if len(data) != size:
             # The file shrank while being read.
             raise MalformedBinary("file ended early while being read")

@@ -29,12 +29,11 @@ Public API: :func:`read` (used by :func:`ns_strip.binfmt.read_binary`), :func:`a
 from __future__ import annotations
 
 import functools
-import operator
 import re
 import struct
 
 from . import INIT_PREFIXES, MAX_INIT_SYMBOLS, Binary, BinaryImage
-from ._reader import MalformedBinary, Reader, decode_name
+from ._reader import MAX_STRING, MalformedBinary, Reader, decode_name
 
 MAX_SEGMENTS = 1024  # real shared objects have about a dozen program headers
 MAX_PROGRAM_HEADER_TABLE = 64 * 1024  # read in one piece up to this size (MAX_SEGMENTS of 56 bytes fit)
@@ -81,11 +80,12 @@ _COMMON_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22:
 # Record layouts after the 16 identification bytes, by word size. Field order as in the gABI:
 # header: e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize,
 #   e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
-# program header (32): p_type, p_offset, p_vaddr, p_paddr, p_filesz, ... (only these are used);
-# program header (64): p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, ...;
+# program header: decoded as (p_type, p_offset, p_vaddr, p_filesz), the fields used, the others
+#   skipped as padding: 32-bit p_type, p_offset, p_vaddr, [p_paddr], p_filesz, [p_memsz, p_flags,
+#   p_align]; 64-bit p_type, [p_flags], p_offset, p_vaddr, [p_paddr], p_filesz, [p_memsz, p_align];
 # dynamic entry: d_tag (signed), d_val.
 _HEADER = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
-_PHDR = {32: "IIIIIIII", 64: "IIQQQQQQ"}
+_PHDR = {32: "III4xI12x", 64: "I4xQQ8xQ16x"}
 _DYN = {32: "iI", 64: "qQ"}
 
 
@@ -115,6 +115,14 @@ def _names() -> _Names:
 def _machine_name(e_machine: int) -> str | int:
     name = _COMMON_MACHINES.get(e_machine)
     return name if name is not None else _names().e_machine.get(e_machine, e_machine)
+
+
+@functools.lru_cache(maxsize=4)
+def _symbol_layout(endian: str, word_size: int) -> struct.Struct:
+    """A dynamic symbol decoded as (st_name, st_info, st_shndx), the other fields skipped:
+    32-bit st_name, [st_value, st_size], st_info, [st_other], st_shndx; 64-bit st_name,
+    st_info, [st_other], st_shndx, [st_value, st_size]."""
+    return struct.Struct(endian + ("I8xBxH" if word_size == 32 else "IBxH16x"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -169,7 +177,8 @@ def _check_section_headers(reader: Reader, shoff: int, shnum: int, shentsize: in
     if shoff == 0:
         return
     count = shnum or 1  # 0: the real count is in section 0, which must then exist
-    reader.check(shoff, count * shentsize, f"section header table ({shnum} entries)")
+    if shoff + count * shentsize > reader.size:
+        reader.check(shoff, count * shentsize, f"section header table ({shnum} entries)")  # raises
 
 
 class _ElfView:
@@ -207,25 +216,24 @@ class _ElfView:
             raise MalformedBinary(f"ELF header claims {count} program headers (at most {MAX_SEGMENTS} are read)")
         if count and phentsize < phdr.size:
             raise MalformedBinary(f"program header size {phentsize} is too small")
-        self._reader.check(phoff, count * phentsize, f"program header table ({count} entries)")
+        size = count * phentsize
+        if phoff + size > self._reader.size:
+            self._reader.check(phoff, size, f"program header table ({count} entries)")  # raises
         # The table fits the file (checked above). An ordinary one (a dozen entries of 56 bytes)
-        # is read at once; one with padded entries could be tens of megabytes of which only the
-        # first bytes of each entry are used, so that is read entry by entry.
-        whole = count * phentsize <= MAX_PROGRAM_HEADER_TABLE
-        table = self._reader.read(phoff, count * phentsize, "program header table") if whole else b""
-        wide = self._word_size == 64
+        # is read at once and decoded in bulk; one with padded entries could be tens of megabytes
+        # of which only the first bytes of each entry are used, so that is read entry by entry.
+        if size <= MAX_PROGRAM_HEADER_TABLE:
+            table = self._reader.read(phoff, size, "program header table")
+            entries = phdr.iter_unpack(table) if phentsize == phdr.size else (
+                phdr.unpack_from(table, index * phentsize) for index in range(count))
+        else:
+            entries = (phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
+                       for index in range(count))  # fmt: skip
+        loads = self._loads
         dynamic = None
-        for index in range(count):
-            if whole:
-                fields = phdr.unpack_from(table, index * phentsize)
-            else:
-                fields = phdr.unpack(self._reader.read(phoff + index * phentsize, phdr.size, "program header"))
-            if wide:
-                p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
-            else:
-                p_type, p_offset, p_vaddr, _, p_filesz = fields[:5]
+        for p_type, p_offset, p_vaddr, p_filesz in entries:
             if p_type == PT_LOAD:
-                self._loads.append((p_vaddr, p_filesz, p_offset))
+                loads.append((p_vaddr, p_filesz, p_offset))
             elif p_type == PT_DYNAMIC and dynamic is None:
                 dynamic = (p_offset, p_filesz)
         if dynamic is None:
@@ -234,21 +242,24 @@ class _ElfView:
 
     def _read_dynamic(self, names: dict[int, str], dyn: struct.Struct, offset: int, size: int) -> dict[str, list[int]]:
         count = min(size // dyn.size, MAX_DYNAMIC_ENTRIES + 1)
-        self._reader.check(offset, count * dyn.size, f"dynamic segment ({count} entries)")
+        if offset + count * dyn.size > self._reader.size:
+            self._reader.check(offset, count * dyn.size, f"dynamic segment ({count} entries)")  # raises
         # At most MAX_DYNAMIC_ENTRIES + 1 entries (131 KB): read at once, decoded in bulk.
         raw = self._reader.read(offset, count * dyn.size, "dynamic segment")
+        # At most MAX_DYNAMIC_ENTRIES entries and their DT_NULL: without a DT_NULL among them
+        # the segment is refused. Entries are decoded and filtered in bulk (comprehensions and
+        # list.index run at C speed; the few kept entries are then grouped by tag).
+        entries = list(dyn.iter_unpack(raw))
+        try:
+            end = [tag for tag, _ in entries].index(0)  # DT_NULL
+        except ValueError:
+            raise MalformedBinary("dynamic segment is not terminated by DT_NULL") from None
         tags: dict[str, list[int]] = {}
-        # At most MAX_DYNAMIC_ENTRIES entries and their DT_NULL: past that, the loop ends and
-        # the segment is refused, whatever the last entry added.
-        for tag, value in dyn.iter_unpack(raw):
-            if tag == 0:  # DT_NULL
-                return tags
-            name = names.get(tag)
-            if name is not None:
-                values = tags.setdefault(name, [])
-                if len(values) < MAX_NEEDED:
-                    values.append(value)
-        raise MalformedBinary("dynamic segment is not terminated by DT_NULL")
+        for tag, value in [entry for entry in entries[:end] if entry[0] in names]:
+            values = tags.setdefault(names[tag], [])
+            if len(values) < MAX_NEEDED:
+                values.append(value)
+        return tags
 
     def _address_to_offset(self, address: int, what: str) -> int:
         for vaddr, filesz, offset in self._loads:
@@ -278,7 +289,8 @@ class _ElfView:
         count = self._symbol_count(symtab, entry_size)
         if count > MAX_SYMBOLS:
             raise MalformedBinary(f"dynamic symbol table claims {count} symbols (at most {MAX_SYMBOLS} are read)")
-        self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")
+        if symtab + count * entry_size > self._reader.size:
+            self._reader.check(symtab, count * entry_size, f"dynamic symbol table ({count} entries)")  # raises
         strtab_size = self._strtab_end - self._strtab
         strings = None
         if count and strtab_size <= MAX_STRTAB_IN_MEMORY:
@@ -288,28 +300,31 @@ class _ElfView:
             found = self._looked_up(wanted, symtab, count, strings)
             if found is not None:
                 return found
-        if self._word_size == 32:
-            layout = self._endian + "IIIBBH"  # name, value, size, info, other, shndx
-            fields = operator.itemgetter(0, 3, 5)
-        else:
-            layout = self._endian + "IBBHQQ"  # name, info, other, shndx, value, size
-            fields = operator.itemgetter(0, 1, 3)
+        layout = _symbol_layout(self._endian, self._word_size)
         found: list[str] = []
         for start in range(0, count, SYMBOL_CHUNK):
             chunk = self._reader.read(
                 symtab + start * entry_size, min(SYMBOL_CHUNK, count - start) * entry_size, "dynamic symbol table"
             )
-            for entry in struct.iter_unpack(layout, chunk):
-                name, info, shndx = fields(entry)
+            for name, info, shndx in layout.iter_unpack(chunk):
                 if shndx == SHN_UNDEF or info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
                     continue
                 if info & 0xF not in (STT_FUNC, STT_NOTYPE, STT_GNU_IFUNC):
                     continue
                 if strings.startswith(_INIT_PREFIX_BYTES, name) if strings is not None else self._is_init_symbol(name):
-                    found.append(self._string(name, "symbol name"))
+                    found.append(self._symbol_name(name, strings))
                     if len(found) >= MAX_INIT_SYMBOLS:
                         return tuple(found)
         return tuple(found)
+
+    def _symbol_name(self, name: int, strings: bytes | None) -> str:
+        # From the string table in memory when it holds the whole name (at most MAX_STRING
+        # bytes, terminated); otherwise through the reader, which says what is wrong with it.
+        if strings is not None:
+            end = strings.find(b"\0", name, name + MAX_STRING + 1)
+            if end >= 0:
+                return decode_name(strings[name:end])
+        return self._string(name, "symbol name")
 
     def _looked_up(self, wanted: tuple[str, ...], symtab: int, count: int, strings: bytes) -> tuple[str, ...] | None:
         """What decoding every symbol would find, from the ``wanted`` names' hash chains alone;
@@ -454,6 +469,7 @@ _TAG_ARCH_ALIASES = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=64)
 def tag_arch(triplet: str) -> tuple[str | None, str | None]:
     """The architecture a triplet (``arm-linux-gnueabihf``) names, in :func:`arch_and_abi`'s
     words, or None when unknown; and the ABI variant its last part names."""
