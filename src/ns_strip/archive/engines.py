@@ -56,7 +56,8 @@ def refused_record(path: str, reason: str) -> dict[str, Any]:
 
     name = os.path.basename(path)
     return {"format": RECORD_FORMAT, "path": path, "filename": name, "kind": artifact_kind(name),
-            "sha256": digest, "size": size, "mtime_ns": mtime, "status": "refused", "reason": f"{name}: {reason}"}
+            "sha256": digest, "size": size, "mtime_ns": mtime, "status": "refused", "reason": f"{name}: {reason}",
+            "rows": {}}
 
 
 def batch_size(count: int, workers: int) -> int:

@@ -1,9 +1,12 @@
 """The coordinator of ``ns-strip archive index``: find the artifacts, leave out those indexed
 already, run the rest through an engine, write each record as it comes back.
 
-Records are committed in small batches (at most :data:`COMMIT_EVERY` artifacts or
-:data:`COMMIT_SECONDS`), each artifact whole or not at all: a coordinator killed mid-run loses
-only the artifacts in flight and the last uncommitted batch, which the next run indexes again.
+Records are written in batches (at most :data:`COMMIT_EVERY` artifacts or
+:data:`COMMIT_SECONDS`), one transaction each, each artifact whole or not at all: a coordinator
+killed mid-run loses only the artifacts in flight and the batch not yet written, which the
+next run indexes again. The coordinator is the serial part of a run, so it does as little as
+it can: the workers hash, analyse and make the rows; it numbers and inserts them, a batch of
+artifacts with one ``executemany`` per table (see ``store.IndexStore.add_many``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..errors import UsageError
 from .artifacts import artifact_kind
 from .store import IndexStore
 
-COMMIT_EVERY = 64
+COMMIT_EVERY = 256
 COMMIT_SECONDS = 1.0
 
 
@@ -87,34 +90,34 @@ def index(store: IndexStore, sources: Sequence[str], engine: Engine,
     todo, summary.skipped = to_do(store, paths)
     if progress:
         progress(summary)
-    batch = 0
+    pending: list[dict[str, Any]] = []
     last_commit = time.monotonic()
-    in_transaction = False
+
+    def write() -> None:
+        nonlocal pending, last_commit
+        batch, pending = pending, []  # not written twice when writing fails
+        for record, added in zip(batch, store.add_many(batch)):
+            if not added:
+                summary.duplicates += 1
+            elif record["status"] == "refused":
+                summary.refused.append((record["path"], record.get("reason") or "refused"))
+            else:
+                summary.indexed += 1
+        last_commit = time.monotonic()
+        if progress:
+            progress(summary)
+
     try:
         for record in engine.run(todo):
-            status = record.get("status")
-            if status == "unreadable" or not record.get("sha256"):
+            if record.get("status") == "unreadable" or not record.get("sha256"):
                 summary.unreadable.append((record["path"], record.get("reason") or "unreadable"))
-            else:
-                if not in_transaction:
-                    store.begin()
-                    in_transaction = True
-                added = store.add(record)
-                batch += 1
-                if not added:
-                    summary.duplicates += 1
-                elif status == "refused":
-                    summary.refused.append((record["path"], record.get("reason") or "refused"))
-                else:
-                    summary.indexed += 1
-                if batch >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
-                    store.commit()
-                    in_transaction = False
-                    batch = 0
-                    last_commit = time.monotonic()
-            if progress:
-                progress(summary)
+                if progress:
+                    progress(summary)
+                continue
+            pending.append(record)
+            if len(pending) >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
+                write()
     finally:
-        if in_transaction:
-            store.commit()
+        if pending:  # what the engine returned before it stopped (an error, Ctrl-C) is kept
+            write()
     return summary
