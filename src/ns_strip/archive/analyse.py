@@ -31,9 +31,15 @@ from .artifacts import artifact_kind, open_artifact
 from .members import MemberSource
 from ..pthaudit import audit_source
 from .pth import audit_pth
-from .rows import child_rows
+from .rows import child_rows, storable_record
 
 RECORD_FORMAT = 2  # 2: child rows made in the worker (``rows``)
+
+# What a worker process needs to analyse artifacts: this module, and what its analyses import
+# on the first artifact. The local engine's fork server imports them once, before it forks the
+# workers, so that no worker spends its first task importing.
+WORKER_MODULES = ("ns_strip.archive.analyse", "ns_strip.wheels.source", "installer.records", "packaging.tags",
+                  "packaging.utils", "packaging.version")
 
 
 def file_sha256(path: str) -> tuple[str, int, int]:
@@ -61,7 +67,7 @@ def analyse_path(path: str) -> dict[str, Any]:
     except (OSError, BadInputError) as exc:
         reason = exc.message if isinstance(exc, BadInputError) else f"cannot read: {exc.strerror or exc}"
         record.update(status="unreadable", reason=reason, sha256=None, size=None, mtime_ns=None)
-        return record
+        return storable_record(record)
     record.update(sha256=digest, size=size, mtime_ns=mtime)
     try:
         if kind is None:
@@ -87,7 +93,7 @@ def analyse_path(path: str) -> dict[str, Any]:
             record.update(status="unreadable", reason=f"{name}: changed while it was being indexed")
     except OSError as exc:
         record.update(status="unreadable", reason=f"{name}: gone while it was being indexed ({exc.strerror})")
-    return record
+    return storable_record(record)
 
 
 def analyse_batch(paths: list[str]) -> list[dict[str, Any]]:

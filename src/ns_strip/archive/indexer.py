@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..errors import UsageError
 from .artifacts import artifact_kind
+from .rows import storable_text
 from .store import IndexStore
 
 COMMIT_EVERY = 256
@@ -70,7 +71,7 @@ def to_do(store: IndexStore, paths: Sequence[str]) -> tuple[list[str], int]:
     """The paths not indexed yet (or changed since), and how many are left out."""
     todo = []
     for path in paths:
-        seen = store.seen(path)  # one indexed look-up each: memory does not grow with the index
+        seen = store.seen(storable_text(path))  # one indexed look-up each: memory does not grow with the index
         if seen is not None:
             try:
                 info = os.stat(path)

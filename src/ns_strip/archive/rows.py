@@ -79,3 +79,28 @@ def _import_names(dists: list[dict[str, Any]]) -> Iterable[tuple]:
             yield d["name"], value.partition(";")[0].strip(), "name", "declared"
         for value in d["declared_import_namespaces"] or ():
             yield d["name"], value.partition(";")[0].strip(), "namespace", "declared"
+
+
+def storable_text(value: str) -> str:
+    """``value`` as the index can hold it: SQLite TEXT is UTF-8, and names read from a hostile
+    tree or archive may not be (os and tarfile give their bytes as surrogate escapes), which
+    would make the insert fail. Such bytes are written as ``\\xNN``; everything else is kept."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def storable_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with every text made storable (:func:`storable_text`), in place."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            record[key] = storable_text(value)
+    for table, values in (record.get("rows") or {}).items():
+        for number, row in enumerate(values):
+            if not all(value.isascii() for value in row if isinstance(value, str)):
+                values[number] = tuple(storable_text(value) if isinstance(value, str) else value for value in row)
+    return record
