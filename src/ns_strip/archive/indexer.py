@@ -51,13 +51,7 @@ def discover(sources: Iterable[str]) -> list[str]:
     for source in sources:
         path = os.path.abspath(source)
         if os.path.isdir(path):  # a link named on the command line is followed; none below it
-            for directory, subdirs, files in os.walk(path):
-                subdirs.sort()
-                for name in files:
-                    if artifact_kind(name) is not None:
-                        full = os.path.join(directory, name)
-                        if not os.path.islink(full):
-                            found.add(full)
+            found.update(_walk(path))
         elif os.path.lexists(path):
             if artifact_kind(os.path.basename(path)) is None:
                 raise UsageError("not a wheel, an sdist (.tar.gz, .zip …) or a .deb", source)
@@ -67,8 +61,31 @@ def discover(sources: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def _walk(top: str) -> Iterator[str]:
+    """The artifacts under ``top``: directories are walked without following links, links are
+    left out (what ``os.walk`` and an ``islink`` per file give, without the extra ``lstat``:
+    the directory entries say what they are)."""
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # unreadable: left out, as os.walk does
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif artifact_kind(entry.name) is not None and not entry.is_symlink():
+                    yield entry.path
+            except OSError:
+                continue
+
+
 def to_do(store: IndexStore, paths: Sequence[str]) -> tuple[list[str], int]:
     """The paths not indexed yet (or changed since), and how many are left out."""
+    if store.count("artifact_paths") == 0:
+        return list(paths), 0  # a new index: nothing to look up
     todo = []
     for path in paths:
         seen = store.seen(storable_text(path))  # one indexed look-up each: memory does not grow with the index
