@@ -4,10 +4,11 @@
 local worker process or on a Dask worker: it takes a path and returns a dict of plain values
 (picklable: the artifact's columns, and its child rows ready to insert, ``rows``, see
 ``rows.child_rows``), never raises for a bad artifact, and writes nothing. Everything that can
-be done per artifact is done here, in parallel, so that the coordinator only inserts. The analyses are the ones the single-artifact commands use:
-``scan`` (namespaces, their style and purity, the legacy files strip would remove, findings),
-``ext`` (extension modules, init exports, tags, NS201-NS205, NS202 takeovers), ``import-names``
-(computed and declared Import-Name / Import-Namespace, NS402/NS404), and the ``.pth`` audit.
+be done per artifact is done here, in parallel, so that the coordinator only inserts. The
+analyses are the ones the single-artifact commands use: ``scan`` (namespaces, their style and
+purity, the legacy files strip would remove, findings), ``ext`` (extension modules, init
+exports, tags, NS201-NS205, NS202 takeovers), ``import-names`` (computed and declared
+Import-Name / Import-Namespace, NS402/NS404), and the ``.pth`` audit.
 
 A hostile or broken artifact (one the wheel commands refuse, a bad tar stream, a bomb) comes
 back with ``status: "refused"`` and the one-line reason; so does an artifact that makes an

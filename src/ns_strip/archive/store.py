@@ -2,11 +2,11 @@
 
 Records (see ``analyse``) are written a batch at a time, each batch in one transaction: an
 artifact's ``artifacts`` row and all its child rows are there, or none of them. An artifact is
-identified by the sha256 of its bytes, so the same file under two names is one artifact (``artifact_paths`` keeps every name), and an
-artifact already indexed is never analysed again: a run that was interrupted loses at most
-the artifacts in flight, and running it again completes the index to exactly what an
-uninterrupted run gives (:meth:`IndexStore.canonical` is that content, independent of order
-and of row ids).
+identified by the sha256 of its bytes, so the same file under two names is one artifact
+(``artifact_paths`` keeps every name), and an artifact already indexed is never analysed
+again: a run that was interrupted loses at most the artifacts in flight, and running it
+again completes the index to exactly what an uninterrupted run gives
+(:meth:`IndexStore.canonical` is that content, independent of order and of row ids).
 
 Schema (``SCHEMA_VERSION`` in ``meta``)::
 
@@ -192,8 +192,8 @@ class IndexStore:
         values = sorted(sha256s)
         for start in range(0, len(values), 500):  # well under SQLite's limit of bound parameters
             chunk = values[start:start + 500]
-            found.update(self.db.execute(f"SELECT sha256, id FROM artifacts WHERE sha256 IN ({', '.join('?' * len(chunk))})",
-                                         chunk))
+            marks = ", ".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT sha256, id FROM artifacts WHERE sha256 IN ({marks})", chunk))
         return found
 
     # -- reading ---------------------------------------------------------------------------
