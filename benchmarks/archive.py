@@ -16,6 +16,11 @@ Rows (goals from issue 15):
 - the real sample (wheels and .debs), 2 processes against 1.
 - report over the N-wheel index against reading every files row once with sqlite3: goal
   linear in the archive, "10,000 artifacts in about a second" (rate >= 5,000 artifacts/s).
+- where the time goes (``archive_probe.py``, after the rows, one run of each engine on the
+  N wheels): per artifact, the analysis's CPU time (the task thread), the coordinator's
+  (and of it the index writes), the time to the first task, and with Dask the scheduler's
+  and the workers' CPU time outside the tasks. The harness's CPU column cannot say this: it
+  is the coordinator's alone (local workers are children of the fork server).
 - phase 2: ``binfmt.elf.find_exports`` (PyInit_<name> looked up through the ELF hash table)
   over 1,000 real extensions against ``readelf --dyn-syms``: goal <= 2x.
 """

@@ -28,6 +28,7 @@ import concurrent.futures
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import pickle
 import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -184,6 +185,13 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def run_packed(task: BatchFunction, paths: list[str]) -> bytes:
+    """On a Dask worker: the task's records as one pickle. Dask then moves a single bytes
+    object (no walk of the records to size and serialise them, on the worker and again in
+    the client, which is the coordinator): less CPU on both for the same records."""
+    return pickle.dumps(task(paths), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class DaskEngine:
     def __init__(self, address: str, task: BatchFunction | None = None, window: int | None = None) -> None:
         self.address = address
@@ -217,14 +225,14 @@ class DaskEngine:
                 batch = batches.next()
                 key = f"ns-strip-archive-{run_id}-{next(numbers)}"
                 batch_of[key] = batch
-                return client.submit(task, batch, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
+                return client.submit(run_packed, task, batch, key=key, pure=False, retries=MAX_ATTEMPTS - 1)
 
             first = [future for future in (submit() for _ in range(window)) if future is not None]
             completed = as_completed(first, loop=client.loop)
             for future in completed:
                 batch = batch_of.pop(future.key)
                 if future.status == "finished":
-                    yield from future.result()
+                    yield from pickle.loads(future.result())
                 elif len(batch) > 1:
                     # One of them may be what failed (or killed the workers): each again alone.
                     batches.retry_alone(batch)
