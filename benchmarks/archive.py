@@ -16,6 +16,11 @@ Rows (goals from issue 15):
 - the real sample (wheels and .debs), 2 processes against 1.
 - report over the N-wheel index against reading every files row once with sqlite3: goal
   linear in the archive, "10,000 artifacts in about a second" (rate >= 5,000 artifacts/s).
+- where the time goes (``archive_probe.py``, after the rows, one run of each engine on the
+  N wheels): per artifact, the analysis's CPU time (the task thread), the coordinator's
+  (and of it the index writes), the time to the first task, and with Dask the scheduler's
+  and the workers' CPU time outside the tasks. The harness's CPU column cannot say this: it
+  is the coordinator's alone (local workers are children of the fork server).
 - phase 2: ``binfmt.elf.find_exports`` (PyInit_<name> looked up through the ELF hash table)
   over 1,000 real extensions against ``readelf --dyn-syms``: goal <= 2x.
 """
@@ -151,8 +156,10 @@ class DaskCluster:
             raise
 
     def _start(self, *argv: str) -> subprocess.Popen:
+        # The workers can import archive_probe (the breakdown's task function) from here.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)}
         return subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
 
     def _address(self) -> str | None:
         try:
@@ -244,6 +251,51 @@ def build_rows(count: int, data_dir: Path, scratch: harness.Scratch, real: Path 
     return rows
 
 
+def breakdown(archive: Path, scratch: harness.Scratch, clusters: list[DaskCluster]) -> list[dict]:
+    """Where each engine's time goes on ``archive`` (``archive_probe.py``, one run each): what
+    bounds the scaling rows. Taken after the timed rows, on the same data."""
+    runs: list[tuple[str, list[str]]] = [("local, 1 process", ["--jobs", "1"]), ("local, 2 processes", ["--jobs", "2"])]
+    for cluster in clusters:
+        workers = len(cluster.processes) - 1
+        pids = ",".join(str(process.pid) for process in cluster.processes)
+        runs.append((f"Dask, {workers} worker{'s' if workers > 1 else ''}",
+                     ["--scheduler", cluster.address, "--pids", pids]))
+    results = []
+    for label, engine in runs:
+        directory, clean_up = scratch.empty_dir()
+        try:
+            output = subprocess.run([sys.executable, str(HERE / "archive_probe.py"), str(archive), "--db",
+                                     str(directory / "index.sqlite"), *engine], check=True, capture_output=True,
+                                    text=True).stdout
+        finally:
+            clean_up()
+        results.append({"run": label, **json.loads(output.strip().splitlines()[-1])})
+    return results
+
+
+def print_breakdown(results: list[dict]) -> None:
+    per = 1000 / max(results[0]["artifacts"], 1)
+    print(f"\nwhere the time goes ({results[0]['artifacts']:,} artifacts; ms per artifact, CPU unless said; "
+          "archive_probe.py):\n")
+    header = ("run", "wall", "start", "tasks", "analysis", "coordinator", "of it: writes", "Dask scheduler",
+              "Dask workers, not tasks")
+    lines = []
+    for r in results:
+        cluster = r["cluster_cpu"]
+        lines.append((r["run"], f"{r['wall'] * per:.3f}", f"{r['first_task']:.2f} s", str(r["tasks"]),
+                      f"{r['task_cpu'] * per:.3f}", f"{r['coordinator_cpu'] * per:.3f}", f"{r['write_cpu'] * per:.3f}",
+                      f"{cluster[0] * per:.3f}" if cluster else "",
+                      f"{(sum(cluster[1:]) - r['task_cpu']) * per:.3f}" if cluster else ""))
+    widths = [max(len(str(row[i])) for row in (header, *lines)) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    print(rule)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print(rule)
+    for line in lines:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    print(rule)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 wheels, no real sample")
@@ -255,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--json", type=Path, metavar="FILE")
+    parser.add_argument("--no-breakdown", action="store_true", help="leave out where the time goes (archive_probe.py)")
     args = parser.parse_args(argv)
     count = args.count or (300 if args.quick else 10_000)
     real = args.real
@@ -270,11 +323,20 @@ def main(argv: list[str] | None = None) -> int:
         elf = args.elf if args.elf is not None else (20 if args.quick else 1000)
         rows = build_rows(count, args.data_dir, scratch, real, not args.no_dask, clusters, elf)
         harness.run_rows(rows, 2 if args.quick else args.repetitions, log)
+        if not args.no_breakdown:
+            log("where the time goes (archive_probe.py)")
+            parts = breakdown(generate_wheels(args.data_dir, count), scratch, clusters)
     finally:
         for cluster in clusters:
             cluster.close()
         scratch.close()
     harness.print_results(rows, args.json)
+    if not args.no_breakdown:
+        print_breakdown(parts)
+        if args.json:
+            data = json.loads(args.json.read_text())
+            data["breakdown"] = parts
+            args.json.write_text(json.dumps(data, indent=2))
     return 0
 
 

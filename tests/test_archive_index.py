@@ -252,3 +252,33 @@ def tmp_db_of(directory: Path, db: Path) -> Path:
     result = run_archive("index", str(directory), "--db", str(db), "--jobs", "1")
     assert result.returncode == 0, result.stderr
     return db
+
+
+def test_batches_are_guided_bounded_and_hand_out_each_artifact_once(tmp_path: Path) -> None:
+    """Tasks are large while much is left and shrink to one artifact at the end; a large file
+    goes alone; retries go first; every path comes out exactly once, in order."""
+    from ns_strip.archive import engines
+
+    paths = []
+    for number in range(3000):
+        path = tmp_path / f"a{number:05d}.whl"
+        path.write_bytes(b"x" * 100)
+        paths.append(str(path))
+    big = tmp_path / "a01000.whl"
+    with big.open("r+b") as stream:  # sparse: larger than a task's byte budget, nothing on disk
+        stream.truncate(engines.BATCH_BYTES + 1)
+    batches = engines.Batches(paths, workers=2)
+    handed: list[list[str]] = []
+    while batches:
+        handed.append(batches.next())
+        if len(handed) == 3:
+            batches.retry_alone(["again-1", "again-2"])
+    sizes = [len(batch) for batch in handed]
+    assert sizes[0] == engines.MAX_BATCH and sizes[-1] == 1
+    assert handed[3:5] == [["again-2"], ["again-1"]]
+    assert [str(big)] in handed  # alone: its neighbours went in the tasks before and after
+    ordinary = [batch for batch in handed if "again-1" not in batch and "again-2" not in batch]
+    assert [path for batch in ordinary for path in batch] == paths
+    after_big = sizes[handed.index([str(big)]) + 1:]
+    assert after_big == sorted(after_big, reverse=True)  # never larger than the one before
+    assert len(handed) < 3000 // 8  # far fewer tasks than artifacts

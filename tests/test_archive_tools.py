@@ -23,7 +23,8 @@ def test_benchmark_smoke_run_reports_every_row(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    results = json.loads((tmp_path / "r.json").read_text())
+    rows = results["rows"]
     assert [row["case"] for row in rows] == [
         "archive index 40 wheels, 1 process", "archive index 40 wheels, 2 vs 1 process",
         "archive report, 40 artifacts"]
@@ -31,6 +32,12 @@ def test_benchmark_smoke_run_reports_every_row(tmp_path: Path) -> None:
         assert "unavailable" not in row, row
         assert row["ns_strip_median"] > 0 and row["baseline_median"] > 0 and row["ops_per_second"] > 0
     assert "archive report, 40 artifacts" in result.stdout
+    # Where the time goes: one probe run per engine, every artifact through a timed task.
+    assert [part["run"] for part in results["breakdown"]] == ["local, 1 process", "local, 2 processes"]
+    for part in results["breakdown"]:
+        assert part["artifacts"] == 40 and part["tasks"] >= 1, part
+        assert part["task_cpu"] > 0 and part["coordinator_cpu"] > part["write_cpu"] > 0, part
+    assert "where the time goes (40 artifacts" in result.stdout
 
 
 def _run_on_terminal(argv: list[str]) -> str:

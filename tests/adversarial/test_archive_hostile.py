@@ -174,3 +174,30 @@ def test_deb_helper_builds_a_readable_package(tmp_path: Path) -> None:
     path = deb(tmp_path, "python3-zope.d", {"zope/d/__init__.py": ""}, dist_name="zope.d")
     listing = subprocess.run(["dpkg-deb", "-c", str(path)], capture_output=True, text=True, check=True).stdout
     assert f"./{SITE}/zope/d/__init__.py" in listing
+
+
+def test_names_not_in_utf8_are_indexed_escaped_and_resume(tmp_path: Path) -> None:
+    """An artifact whose file name, and a .deb whose member names, are not UTF-8 (os and tarfile
+    give such bytes as surrogate escapes, which SQLite TEXT cannot hold): the run exits 0, the
+    name is kept with the bytes written as \\xNN, the .deb is recorded (indexed or refused, with
+    its reason), and a second run finds all three indexed."""
+    root = tmp_path / "archive"
+    good = wheel(root, "good", {"good/__init__.py": "G = 1\n"})
+    odd_name = root / os.fsdecode(b"odd\xff-1.0-py3-none-any.whl")
+    odd_name.write_bytes(good.read_bytes())  # the same bytes under a name that is not UTF-8
+    raw_deb(root, "python3-odd_1_all.deb", [dir_info("./"), file_info(f"./{SITE}/odd\udcff/__init__.py", b"")])
+    db = tmp_path / "index.sqlite"
+    first = run_limited("archive", "index", str(root), "--db", str(db), "--jobs", "1", "--json")
+    assert_clean_exit(first, [0])
+    summary = json.loads(first.stdout)
+    assert summary["found"] == 3 and summary["duplicates"] == 1, summary  # one batch: the odd name is good's bytes
+    connection = sqlite3.connect(db)
+    paths = {path for (path,) in connection.execute("SELECT path FROM artifact_paths")}
+    assert str(root / "odd\\xff-1.0-py3-none-any.whl") in paths
+    statuses = dict(connection.execute("SELECT filename, status FROM artifacts"))
+    assert statuses["python3-odd_1_all.deb"] in ("indexed", "refused"), statuses
+    connection.close()
+    again = run_limited("archive", "index", str(root), "--db", str(db), "--jobs", "1", "--json")
+    assert_clean_exit(again, [0])
+    summary = json.loads(again.stdout)
+    assert summary["skipped"] == 3 and summary["indexed"] == 0, summary

@@ -1,11 +1,14 @@
 """The task function: one artifact in, one plain record out (what the index stores about it).
 
-:func:`analyse_path` is what every engine runs, in a local worker process or on a Dask worker:
-it takes a path and returns a dict of plain values (JSON-able, picklable), never raises for a
-bad artifact, and writes nothing. The analyses are the ones the single-artifact commands use:
-``scan`` (namespaces, their style and purity, the legacy files strip would remove, findings),
-``ext`` (extension modules, init exports, tags, NS201-NS205, NS202 takeovers), ``import-names``
-(computed and declared Import-Name / Import-Namespace, NS402/NS404), and the ``.pth`` audit.
+:func:`analyse_path` is what every engine runs (a few at a time, :func:`analyse_batch`), in a
+local worker process or on a Dask worker: it takes a path and returns a dict of plain values
+(picklable: the artifact's columns, and its child rows ready to insert, ``rows``, see
+``rows.child_rows``), never raises for a bad artifact, and writes nothing. Everything that can
+be done per artifact is done here, in parallel, so that the coordinator only inserts. The
+analyses are the ones the single-artifact commands use: ``scan`` (namespaces, their style and
+purity, the legacy files strip would remove, findings), ``ext`` (extension modules, init
+exports, tags, NS201-NS205, NS202 takeovers), ``import-names`` (computed and declared
+Import-Name / Import-Namespace, NS402/NS404), and the ``.pth`` audit.
 
 A hostile or broken artifact (one the wheel commands refuse, a bad tar stream, a bomb) comes
 back with ``status: "refused"`` and the one-line reason; so does an artifact that makes an
@@ -29,8 +32,15 @@ from .artifacts import artifact_kind, open_artifact
 from .members import MemberSource
 from ..pthaudit import audit_source
 from .pth import audit_pth
+from .rows import child_rows, storable_record
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: child rows made in the worker (``rows``)
+
+# What a worker process needs to analyse artifacts: this module, and what its analyses import
+# on the first artifact. The local engine's fork server imports them once, before it forks the
+# workers, so that no worker spends its first task importing.
+WORKER_MODULES = ("ns_strip.archive.analyse", "ns_strip.wheels.source", "installer.records", "packaging.tags",
+                  "packaging.utils", "packaging.version")
 
 
 def file_sha256(path: str) -> tuple[str, int, int]:
@@ -58,13 +68,13 @@ def analyse_path(path: str) -> dict[str, Any]:
     except (OSError, BadInputError) as exc:
         reason = exc.message if isinstance(exc, BadInputError) else f"cannot read: {exc.strerror or exc}"
         record.update(status="unreadable", reason=reason, sha256=None, size=None, mtime_ns=None)
-        return record
+        return storable_record(record)
     record.update(sha256=digest, size=size, mtime_ns=mtime)
     try:
         if kind is None:
             raise BadInputError("not a wheel, an sdist or a .deb", path)
         with open_artifact(path, kind, name) as opened:
-            record.update(analyse_source(opened.source))
+            record["rows"] = child_rows(analyse_source(opened.source))
             record["package"] = opened.package
             record["package_version"] = opened.package_version
         record["status"] = "indexed"
@@ -77,15 +87,14 @@ def analyse_path(path: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - one artifact must never stop an archive's run
         record.update(status="refused", reason=f"{name}: analysis failed ({type(exc).__name__}: {exc})")
     if record["status"] == "refused":
-        for key in ("distributions", "files", "namespaces", "legacy", "extensions", "pth", "findings"):
-            record[key] = []
+        record["rows"] = {}
     try:
         after = os.stat(path)
         if (after.st_size, after.st_mtime_ns) != (size, mtime):
             record.update(status="unreadable", reason=f"{name}: changed while it was being indexed")
     except OSError as exc:
         record.update(status="unreadable", reason=f"{name}: gone while it was being indexed ({exc.strerror})")
-    return record
+    return storable_record(record)
 
 
 def analyse_batch(paths: list[str]) -> list[dict[str, Any]]:

@@ -1,9 +1,12 @@
 """The coordinator of ``ns-strip archive index``: find the artifacts, leave out those indexed
 already, run the rest through an engine, write each record as it comes back.
 
-Records are committed in small batches (at most :data:`COMMIT_EVERY` artifacts or
-:data:`COMMIT_SECONDS`), each artifact whole or not at all: a coordinator killed mid-run loses
-only the artifacts in flight and the last uncommitted batch, which the next run indexes again.
+Records are written in batches (at most :data:`COMMIT_EVERY` artifacts or
+:data:`COMMIT_SECONDS`), one transaction each, each artifact whole or not at all: a coordinator
+killed mid-run loses only the artifacts in flight and the batch not yet written, which the
+next run indexes again. The coordinator is the serial part of a run, so it does as little as
+it can: the workers hash, analyse and make the rows; it numbers and inserts them, a batch of
+artifacts with one ``executemany`` per table (see ``store.IndexStore.add_many``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any, Protocol
 
 from ..errors import UsageError
 from .artifacts import artifact_kind
+from .rows import storable_text
 from .store import IndexStore
 
-COMMIT_EVERY = 64
+COMMIT_EVERY = 256
 COMMIT_SECONDS = 1.0
 
 
@@ -47,13 +51,7 @@ def discover(sources: Iterable[str]) -> list[str]:
     for source in sources:
         path = os.path.abspath(source)
         if os.path.isdir(path):  # a link named on the command line is followed; none below it
-            for directory, subdirs, files in os.walk(path):
-                subdirs.sort()
-                for name in files:
-                    if artifact_kind(name) is not None:
-                        full = os.path.join(directory, name)
-                        if not os.path.islink(full):
-                            found.add(full)
+            found.update(_walk(path))
         elif os.path.lexists(path):
             if artifact_kind(os.path.basename(path)) is None:
                 raise UsageError("not a wheel, an sdist (.tar.gz, .zip …) or a .deb", source)
@@ -63,11 +61,34 @@ def discover(sources: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def _walk(top: str) -> Iterator[str]:
+    """The artifacts under ``top``: directories are walked without following links, links are
+    left out (what ``os.walk`` and an ``islink`` per file give, without the extra ``lstat``:
+    the directory entries say what they are)."""
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # unreadable: left out, as os.walk does
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif artifact_kind(entry.name) is not None and not entry.is_symlink():
+                    yield entry.path
+            except OSError:
+                continue
+
+
 def to_do(store: IndexStore, paths: Sequence[str]) -> tuple[list[str], int]:
     """The paths not indexed yet (or changed since), and how many are left out."""
+    if store.count("artifact_paths") == 0:
+        return list(paths), 0  # a new index: nothing to look up
     todo = []
     for path in paths:
-        seen = store.seen(path)  # one indexed look-up each: memory does not grow with the index
+        seen = store.seen(storable_text(path))  # one indexed look-up each: memory does not grow with the index
         if seen is not None:
             try:
                 info = os.stat(path)
@@ -87,34 +108,34 @@ def index(store: IndexStore, sources: Sequence[str], engine: Engine,
     todo, summary.skipped = to_do(store, paths)
     if progress:
         progress(summary)
-    batch = 0
+    pending: list[dict[str, Any]] = []
     last_commit = time.monotonic()
-    in_transaction = False
+
+    def write() -> None:
+        nonlocal pending, last_commit
+        batch, pending = pending, []  # not written twice when writing fails
+        for record, added in zip(batch, store.add_many(batch)):
+            if not added:
+                summary.duplicates += 1
+            elif record["status"] == "refused":
+                summary.refused.append((record["path"], record.get("reason") or "refused"))
+            else:
+                summary.indexed += 1
+        last_commit = time.monotonic()
+        if progress:
+            progress(summary)
+
     try:
         for record in engine.run(todo):
-            status = record.get("status")
-            if status == "unreadable" or not record.get("sha256"):
+            if record.get("status") == "unreadable" or not record.get("sha256"):
                 summary.unreadable.append((record["path"], record.get("reason") or "unreadable"))
-            else:
-                if not in_transaction:
-                    store.begin()
-                    in_transaction = True
-                added = store.add(record)
-                batch += 1
-                if not added:
-                    summary.duplicates += 1
-                elif status == "refused":
-                    summary.refused.append((record["path"], record.get("reason") or "refused"))
-                else:
-                    summary.indexed += 1
-                if batch >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
-                    store.commit()
-                    in_transaction = False
-                    batch = 0
-                    last_commit = time.monotonic()
-            if progress:
-                progress(summary)
+                if progress:
+                    progress(summary)
+                continue
+            pending.append(record)
+            if len(pending) >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
+                write()
     finally:
-        if in_transaction:
-            store.commit()
+        if pending:  # what the engine returned before it stopped (an error, Ctrl-C) is kept
+            write()
     return summary

@@ -1,12 +1,12 @@
 """The index: one SQLite file, written by the coordinator only.
 
-Each artifact's record (see ``analyse``) is written in one transaction: its ``artifacts`` row
-and all its child rows, or nothing. An artifact is identified by the sha256 of its bytes, so
-the same file under two names is one artifact (``artifact_paths`` keeps every name), and an
-artifact already indexed is never analysed again: a run that was interrupted loses at most
-the artifacts in flight, and running it again completes the index to exactly what an
-uninterrupted run gives (:meth:`IndexStore.canonical` is that content, independent of order
-and of row ids).
+Records (see ``analyse``) are written a batch at a time, each batch in one transaction: an
+artifact's ``artifacts`` row and all its child rows are there, or none of them. An artifact is
+identified by the sha256 of its bytes, so the same file under two names is one artifact
+(``artifact_paths`` keeps every name), and an artifact already indexed is never analysed
+again: a run that was interrupted loses at most the artifacts in flight, and running it
+again completes the index to exactly what an uninterrupted run gives
+(:meth:`IndexStore.canonical` is that content, independent of order and of row ids).
 
 Schema (``SCHEMA_VERSION`` in ``meta``)::
 
@@ -27,14 +27,14 @@ List-valued columns hold JSON arrays. ``project`` is the canonical (PEP 503) nam
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError, UsageError
+from .rows import ARTIFACT_COLUMNS, CHILD_TABLES, Rows
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4E535341  # "NSSA": an ns-strip archive index
@@ -78,30 +78,6 @@ CREATE INDEX IF NOT EXISTS namespaces_artifact ON namespaces(artifact_id);
 CREATE INDEX IF NOT EXISTS import_names_artifact ON import_names(artifact_id);
 CREATE INDEX IF NOT EXISTS extensions_artifact ON extensions(artifact_id);
 """
-
-# Child tables and the columns that make a row's identity (everything but artifact_id).
-CHILD_TABLES = {
-    "distributions": ("name", "project", "version", "metadata_dir", "import_names", "import_namespaces",
-                      "declared_import_names", "declared_import_namespaces"),
-    "files": ("distribution", "path", "size", "hash"),
-    "namespaces": ("name", "style", "purity", "init", "action", "distributions"),
-    "legacy_files": ("path", "kind", "description"),
-    "extensions": ("path", "module", "format", "tag", "abi3", "machine", "exported", "distributions"),
-    "import_names": ("distribution", "name", "kind", "origin"),
-    "pth_lines": ("path", "line", "kind", "namespace", "text"),
-    "findings": ("code", "severity", "path", "message", "distributions", "details"),
-}
-ARTIFACT_COLUMNS = ("sha256", "filename", "kind", "size", "status", "reason", "package", "package_version")
-
-
-def canonical_project(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 class IndexStore:
@@ -161,47 +137,64 @@ class IndexStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def begin(self) -> None:
+    def add_many(self, records: Sequence[dict[str, Any]]) -> list[bool]:
+        """Write these artifacts' records in one transaction (all of them or none); for each,
+        False when an artifact with its sha256 was indexed already (only its path is added).
+
+        A record carries its child rows ready to insert (``rows``: table -> tuples, made by
+        the worker, see ``rows``): the coordinator numbers the new artifacts itself (it is the
+        only writer, inside an IMMEDIATE transaction) and inserts each table's rows of the
+        whole batch with one ``executemany``."""
         self.db.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        self.db.execute("COMMIT")
-
-    def add(self, record: dict[str, Any]) -> bool:
-        """Write one artifact's record (inside the caller's transaction); False when an artifact
-        with its sha256 was indexed already (only its path is added then)."""
-        self.db.execute("SAVEPOINT artifact")
         try:
-            added = self._add(record)
+            added = self._add_many(records)
         except BaseException:
-            self.db.execute("ROLLBACK TO artifact")
-            self.db.execute("RELEASE artifact")
+            self.db.execute("ROLLBACK")
             raise
-        self.db.execute("RELEASE artifact")
+        self.db.execute("COMMIT")
         return added
 
-    def _add(self, record: dict[str, Any]) -> bool:
-        sha256 = record["sha256"]
-        row = self.db.execute("SELECT id FROM artifacts WHERE sha256=?", (sha256,)).fetchone()
-        added = row is None
-        if added:
-            cursor = self.db.execute(
-                f"INSERT INTO artifacts({', '.join(ARTIFACT_COLUMNS)}) VALUES ({', '.join('?' * len(ARTIFACT_COLUMNS))})",
-                (sha256, record["filename"], record.get("kind"), record.get("size"), record["status"],
-                 record.get("reason"), record.get("package"), record.get("package_version")),
-            )
-            artifact_id = cursor.lastrowid
-            for table, rows in _child_rows(record):
-                columns = CHILD_TABLES[table]
-                self.db.executemany(
-                    f"INSERT INTO {table}(artifact_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
-                    ((artifact_id, *values) for values in rows),
-                )
-        else:
-            artifact_id = row[0]
-        self.db.execute("INSERT OR REPLACE INTO artifact_paths VALUES (?, ?, ?, ?)",
-                        (record["path"], artifact_id, record.get("size"), record.get("mtime_ns")))
+    def _add_many(self, records: Sequence[dict[str, Any]]) -> list[bool]:
+        ids = self._ids_of({record["sha256"] for record in records})
+        next_id = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM artifacts").fetchone()[0]
+        artifacts: list[tuple] = []
+        paths: list[tuple] = []
+        children: dict[str, list[tuple]] = {}
+        added = []
+        for record in records:
+            sha256 = record["sha256"]
+            artifact_id = ids.get(sha256)
+            added.append(artifact_id is None)
+            if artifact_id is None:
+                artifact_id = ids[sha256] = next_id
+                next_id += 1
+                artifacts.append((artifact_id, sha256, record["filename"], record.get("kind"), record.get("size"),
+                                  record["status"], record.get("reason"), record.get("package"),
+                                  record.get("package_version")))
+                rows: Rows = record.get("rows") or {}
+                for table, values in rows.items():
+                    if table not in CHILD_TABLES:
+                        raise ValueError(f"a record names an unknown table {table!r}")
+                    children.setdefault(table, []).extend((artifact_id, *value) for value in values)
+            paths.append((record["path"], artifact_id, record.get("size"), record.get("mtime_ns")))
+        self.db.executemany(f"INSERT INTO artifacts(id, {', '.join(ARTIFACT_COLUMNS)}) "
+                            f"VALUES (?{', ?' * len(ARTIFACT_COLUMNS)})", artifacts)
+        for table, values in children.items():
+            columns = CHILD_TABLES[table]
+            self.db.executemany(f"INSERT INTO {table}(artifact_id, {', '.join(columns)}) "
+                                f"VALUES (?{', ?' * len(columns)})", values)
+        self.db.executemany("INSERT OR REPLACE INTO artifact_paths VALUES (?, ?, ?, ?)", paths)
         return added
+
+    def _ids_of(self, sha256s: set[str]) -> dict[str, int]:
+        """The ids of those of these artifacts indexed already."""
+        found: dict[str, int] = {}
+        values = sorted(sha256s)
+        for start in range(0, len(values), 500):  # well under SQLite's limit of bound parameters
+            chunk = values[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT sha256, id FROM artifacts WHERE sha256 IN ({marks})", chunk))
+        return found
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -219,35 +212,3 @@ class IndexStore:
 
     def count(self, table: str, where: str = "") -> int:
         return self.db.execute(f"SELECT count(*) FROM {table} {where}").fetchone()[0]
-
-
-def _child_rows(record: dict[str, Any]) -> Iterator[tuple[str, Iterable[tuple]]]:
-    dists = record.get("distributions", [])
-    yield "distributions", [
-        (d["name"], canonical_project(d["name"]), d["version"], d["metadata_dir"], _json(d["import_names"]),
-         _json(d["import_namespaces"]), _json(d["declared_import_names"]), _json(d["declared_import_namespaces"]))
-        for d in dists
-    ]
-    yield "files", [tuple(row[3:4]) + tuple(row[0:3]) for row in record.get("files", [])]
-    yield "namespaces", [(n["name"], n["style"], n["purity"], n["init"], n["action"], _json(n["distributions"]))
-                         for n in record.get("namespaces", [])]
-    yield "legacy_files", [(c["path"], c["kind"], c["description"]) for c in record.get("legacy", [])]
-    yield "extensions", [(e["path"], e["module"], e["format"], e["tag"], int(bool(e["abi3"])), e["machine"],
-                          _json(e["exported"]), _json(e["distributions"])) for e in record.get("extensions", [])]
-    names = []
-    for d in dists:
-        kinds = d.get("import_name_kinds", {})
-        for value in d["import_names"]:
-            bare = value.partition(";")[0].strip()
-            names.append((d["name"], bare, kinds.get(bare, "module"), "computed"))
-        names += [(d["name"], value, "namespace", "computed") for value in d["import_namespaces"]]
-        names += [(d["name"], value.partition(";")[0].strip(), "name", "declared")
-                  for value in d["declared_import_names"] or ()]
-        names += [(d["name"], value.partition(";")[0].strip(), "namespace", "declared")
-                  for value in d["declared_import_namespaces"] or ()]
-    yield "import_names", names
-    yield "pth_lines", [(p["path"], p["line"], p["kind"], p["namespace"], p["text"]) for p in record.get("pth", [])]
-    yield "findings", [(f["code"], f["severity"], f["path"], f["message"], _json(f.get("distributions", [])),
-                        _json({k: v for k, v in f.items()
-                               if k not in ("code", "severity", "path", "message", "distribution", "distributions")}))
-                       for f in record.get("findings", [])]
