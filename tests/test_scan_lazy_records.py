@@ -173,3 +173,11 @@ def test_a_bad_row_stops_only_what_needs_the_rows(tmp_path: Path) -> None:
     code, _, err = run_cli("strip", str(site))  # rewrites zope.a's RECORD only
     assert code == 0, err
     assert not (site / "zope" / "__init__.py").exists()
+
+
+def test_a_file_name_with_a_comma_or_a_line_end_is_not_taken_for_rows() -> None:
+    # Linux file names may hold both; a search of the text would read them as row boundaries.
+    record = distributions.read_record(b"x,sha256=abc,1\ny-nspkg.pth,sha256=abc,1\n", "RECORD", CLIMB_LIMIT)
+    assert not record.is_parsed
+    assert not record.lists("x\ny-nspkg.pth") and not record.lists("x,sha256=abc")
+    assert not record.lists_below("x\ny") and record.lists("y-nspkg.pth")

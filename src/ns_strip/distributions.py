@@ -141,18 +141,26 @@ class Record:
             self._paths = frozenset(line.path for line in self.lines if line.path is not None)
         return self._paths
 
+    def _searchable(self, path: str) -> bool:
+        """Whether a question about ``path`` may be answered by searching the text: the rows
+        are not parsed yet, and the path holds nothing a plain row cannot (a file name may hold
+        a comma or a line end, which a search would take for a row's end)."""
+        return self._lines is None and self._text is not None and not any(c in path for c in ",\n\r")
+
     def lists(self, path: str) -> bool:
-        text = self._text
-        if text is None or self._lines is not None:
+        if not self._searchable(path):
             return path in self._parsed_paths()
+        text = self._text
+        assert text is not None
         # A plain row's first field is its path exactly as parsing gives it.
         return text.startswith(path + ",") or f"\n{path}," in text
 
     def lists_below(self, directory: str) -> bool:
         prefix = directory + "/"
-        text = self._text
-        if text is None or self._lines is not None:
+        if not self._searchable(directory):
             return any(path.startswith(prefix) for path in self._parsed_paths())
+        text = self._text
+        assert text is not None
         return text.startswith(prefix) or "\n" + prefix in text
 
     def paths_ending(self, suffixes: tuple[str, ...]) -> list[str]:
