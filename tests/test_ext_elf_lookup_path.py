@@ -197,3 +197,23 @@ def test_other_word_sizes_and_byte_orders(target: str, hash_style: str, tmp_path
     image = looked_up.images[0]
     assert (image.machine, image.word_size, image.byte_order) == CROSS[target]
     assert image.init_symbols == ("PyInit_spam",)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_second_symbol_pointing_at_the_init_name_is_decoded(tmp_path: Path, style: str) -> None:
+    """Another defined symbol whose name field points at ``PyInit_spam``'s bytes (what a fuzzer
+    found: one damaged byte of .dynsym): the hash chain of that name does not reach it, so the
+    lookup must leave the answer to decoding every symbol, which sees both."""
+    from elftools.elf.elffile import ELFFile
+
+    data = bytearray(_build(tmp_path / "spam.so", ("PyInit_spam",), style=style))
+    dynsym = ELFFile(io.BytesIO(bytes(data))).get_section_by_name(".dynsym")
+    symbols = list(dynsym.iter_symbols())
+    init = next(s for s in symbols if s.name == "PyInit_spam")
+    other = next(i for i, s in enumerate(symbols)
+                 if s.name.startswith("helper_") and s["st_shndx"] != "SHN_UNDEF")
+    entry = dynsym["sh_offset"] + other * dynsym["sh_entsize"]
+    data[entry:entry + 4] = init["st_name"].to_bytes(4, "little")
+    full = _read(bytes(data), ())
+    assert full.images[0].init_symbols == ("PyInit_spam", "PyInit_spam")
+    assert _read(bytes(data), WANTED) == full

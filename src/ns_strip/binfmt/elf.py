@@ -359,6 +359,19 @@ class _ElfView:
             return None
         if not defined or not starts <= names_at:
             return None
+        # Another symbol may point at a found name's bytes (a damaged or hand-made table): then
+        # only decoding every symbol can say which of them count. A symbol's name field is the
+        # first four bytes of its entry, so every entry whose field holds a found name's offset
+        # must be one the lookup found; a match elsewhere (even a coincidence) means decoding.
+        entry_size = 16 if self._word_size == 32 else 24
+        table = self._reader.read(symtab, count * entry_size, "dynamic symbol table")
+        for offset in names_at:
+            field = struct.pack(self._endian + "I", offset)
+            at = table.find(field)
+            while at >= 0:
+                if at % entry_size == 0 and at // entry_size not in defined:
+                    return None
+                at = table.find(field, at + 1)
         return tuple(defined[index] for index in sorted(defined))[:MAX_INIT_SYMBOLS]
 
     def _is_init_symbol(self, name: int) -> bool:
