@@ -181,3 +181,20 @@ def test_a_file_name_with_a_comma_or_a_line_end_is_not_taken_for_rows() -> None:
     assert not record.is_parsed
     assert not record.lists("x\ny-nspkg.pth") and not record.lists("x,sha256=abc")
     assert not record.lists_below("x\ny") and record.lists("y-nspkg.pth")
+
+
+def test_caches_nested_in_caches_are_listed_whole_whatever_is_asked_first(tmp_path: Path) -> None:
+    # A hostile tree may nest caches in caches: the first cache on the way down is deferred,
+    # and listing it lists everything below it, so nothing deferred is left behind a listing.
+    site = tmp_path / "site"
+    chain = "a/" + "/".join(["__pycache__"] * 300)
+    (site / chain).mkdir(parents=True)
+    (site / chain / "bottom.pyc").write_bytes(b"")
+    (site / "a" / "__init__.py").write_bytes(b"")
+    eager = _eager_listing(site)
+    asked_deepest = TreeSource(site)
+    assert asked_deepest.dirs.get(chain).files == ["bottom.pyc"]
+    asked_nothing = TreeSource(site)
+    for source in (asked_deepest, asked_nothing):
+        assert {d: (listing.files, listing.subdirs) for d, listing in source.dirs.items()} == eager
+        assert not any(listing is DEFERRED for listing in dict.values(source.dirs))

@@ -63,13 +63,13 @@ class DeferredListings(dict):  # type: ignore[type-arg]
         if listing is DEFERRED:
             self.update(self._walk(key))
         elif listing is None and PYCACHE in key:
-            # Below a cache not listed yet (a hostile tree may nest directories there).
+            # Below a cache not listed yet (a hostile tree may nest directories there): only the
+            # first cache on the way down is ever deferred, and listing it lists all below it.
             parts = key.split("/")
-            for depth in range(1, len(parts)):
-                if parts[depth - 1] == PYCACHE and dict.get(self, "/".join(parts[:depth])) is DEFERRED:
-                    self.update(self._walk("/".join(parts[:depth])))
-                    self._listed(key)
-                    return
+            if PYCACHE in parts[:-1]:
+                cache = "/".join(parts[: parts.index(PYCACHE) + 1])
+                if dict.get(self, cache) is DEFERRED:
+                    self.update(self._walk(cache))
 
     def __contains__(self, key: object) -> bool:
         if isinstance(key, str) and dict.get(self, key) is None:
@@ -211,8 +211,10 @@ class TreeSource:
         return self._dirs
 
     def _walk(self, top: str) -> Iterator[tuple[str, DirListing]]:
-        """Listings of ``top`` and the directories below it; a bytecode cache below ``top`` is
-        not listed but left to :class:`DeferredListings`."""
+        """Listings of ``top`` and the directories below it. From the root, a bytecode cache is
+        not listed but left to :class:`DeferredListings`; from a cache, everything below it is
+        listed (so no cache is ever deferred inside another)."""
+        deferring = not top
         pending = [top]
         base = os.fspath(self.site_dir)
         deferred: list[str] = []
@@ -230,7 +232,7 @@ class TreeSource:
                         elif entry.is_dir(follow_symlinks=False):
                             subdirs.append(entry.name)
                             below = f"{rel}/{entry.name}" if rel else entry.name
-                            if entry.name == PYCACHE:
+                            if entry.name == PYCACHE and deferring:
                                 deferred.append(below)
                             else:
                                 pending.append(below)
