@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import stat
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -176,6 +177,7 @@ class TreeSource:
         self.label = label or str(site_dir)
         self._dirs: dict[str, DirListing] | None = None
         self._real_boundary = os.path.realpath(root if root is not None else site_dir)
+        self._site_fd: int | None = None
 
     @classmethod
     def open(cls, path: str, root: str | None = None) -> TreeSource:
@@ -266,12 +268,33 @@ class TreeSource:
         never from outside the root. A link is read only when it resolves inside the root: its
         target is resolved, checked, then opened without following links, and the file opened
         is checked again to be inside the root (so a link swapped in between is caught)."""
-        path = f"{self.site_dir}/{rel}" if rel else os.fspath(self.site_dir)
-        if self.is_link(rel):
-            path = os.path.realpath(path)
+        directory, _, name = rel.rpartition("/")
+        listing = self.dirs.get(directory)
+        if not rel or (listing is not None and name in listing.links):
+            path = os.path.realpath(f"{self.site_dir}/{rel}" if rel else self.site_dir)
             if os.path.commonpath([path, self._real_boundary]) != self._real_boundary:
                 raise OutsideRootError(str(self.path_of(rel)), "the root")
-        return read_regular(path, limit, within=self._real_boundary)
+            return read_regular(path, limit, within=self._real_boundary)
+        site_fd = self._site_fd if self._site_fd is not None else self._site_descriptor()
+        try:
+            return read_regular(rel, limit, dir_fd=site_fd, within=self._real_boundary)
+        except BadInputError as exc:
+            exc.path = str(self.path_of(rel))  # safeio saw only the path below the site dir
+            raise
+
+    def _site_descriptor(self) -> int:
+        """The site dir, opened once: a file below it is opened by its path from there, so the
+        kernel looks up only the components below the site dir, not the whole absolute path,
+        for each of the thousands of files a scan reads. What is opened is still checked to
+        lie inside the root (``within``): a directory on the way may be a link."""
+        if self._site_fd is None:
+            try:
+                fd = os.open(self.site_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise BadInputError(f"cannot open directory: {exc.strerror or exc}", str(self.site_dir)) from exc
+            weakref.finalize(self, os.close, fd)
+            self._site_fd = fd
+        return self._site_fd
 
     def is_link(self, rel: str) -> bool:
         directory, _, name = rel.rpartition("/")

@@ -230,3 +230,27 @@ def test_a_directory_swapped_for_a_link_after_the_check_is_caught(tmp_path, monk
     with pytest.raises(OutsideRootError):
         source.read_bytes(f"{DIST_INFO}/RECORD")
     sentinel.assert_unchanged()
+
+
+def test_a_directory_swapped_for_a_link_after_the_walk_is_caught(tmp_path):
+    """A file is read by its path from the site dir's descriptor, and a directory on that path
+    may have been swapped for a link since the walk listed it as a real one: the file opened is
+    seen to lie outside the root and refused, and the error names the file by its whole path."""
+    from ns_strip.safeio import OutsideRootError
+    from ns_strip.sources import TreeSource
+
+    (tmp_path / "outside" / "data").mkdir(parents=True)
+    (tmp_path / "outside" / "data" / "RECORD").write_text("outside the root,,\n")
+    sentinel = Sentinel(tmp_path / "outside")
+    site = _site(tmp_path / "root")
+    (site / "data").mkdir()
+    (site / "data" / "RECORD").write_text("inside the root,,\n")
+    source = TreeSource(site)
+    assert "RECORD" in source.dirs["data"].files and "data" not in source.dirs[""].links
+    assert source.read_bytes("data/RECORD") == b"inside the root,,\n"
+    os.rename(site / "data", site / "data.moved")
+    os.symlink(tmp_path / "outside" / "data", site / "data")
+    with pytest.raises(OutsideRootError) as caught:
+        source.read_bytes("data/RECORD")
+    assert caught.value.path == str(site / "data" / "RECORD")
+    sentinel.assert_unchanged()
