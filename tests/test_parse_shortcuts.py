@@ -122,6 +122,12 @@ METADATA = [
     b"Name:\nVersion: 1\n",
     b"Name: foo\x0cbar\nVersion: 1\n",
     b"Summary: a: b\nName: foo\nVersion: 1\n",
+    # The description body is not the header block: non-ASCII or CR line ends there are read by
+    # the shortcut (the common case of a real project's METADATA).
+    b"Name: foo\nVersion: 1.0\n\nD\xc3\xa9j\xc3\xa0 vu \xe2\x9c\x93\r\nsecond line\r\n",
+    b"Name: foo\nVersion: 1.0\n\n\xff\xfe not UTF-8\n",
+    b"Name: f\xc3\xb6\xc3\xb6\nVersion: 1\n\nbody\n",
+    b"Name: foo\rVersion: 1\n\nbody\n",
 ]
 
 
@@ -168,6 +174,10 @@ def test_core_metadata_reader_on_its_own() -> None:
 def test_metadata_shortcut_takes_the_common_case() -> None:
     assert distributions._simple_name_and_version(METADATA[0]) == ("foo", "1.0")
     assert distributions._simple_name_and_version(METADATA[1]) == ("foo", "1.0")
+    assert distributions._simple_name_and_version(METADATA[-4]) == ("foo", "1.0")
+    assert distributions._simple_name_and_version(METADATA[-3]) == ("foo", "1.0")
+    assert distributions._simple_name_and_version(METADATA[-2]) is None  # non-ASCII headers
+    assert distributions._simple_name_and_version(METADATA[-1]) is None  # a CR in the headers
 
 
 @pytest.mark.parametrize("data", METADATA + [
