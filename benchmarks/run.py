@@ -319,6 +319,14 @@ def scan_rows(data_dir: Path, count: int, largest: bool) -> list[Row]:
                        [*NS_STRIP, "scan", "--all-records", "--check-modules", str(site)]),
             Side.fixed("find | xargs grep -l", shell(FIND_INITS.format(site=quoted)), ok=(0, 123)),
             Goal("report")),
+        # The floor under any scan in Python (scan_floor.py): the same walk and the same files
+        # read, with nothing checked or analysed; then with the reads a scan must make (safeio).
+        Row(f"{name}, floor: Python walk + reads",
+            Side.fixed("scan_floor.py", [sys.executable, str(HERE / "scan_floor.py"), str(site)]),
+            Side.fixed("find -type f", ["find", str(site), "-type", "f"]), Goal("report")),
+        Row(f"{name}, floor: Python walk + safeio reads",
+            Side.fixed("scan_floor.py --safe", [sys.executable, str(HERE / "scan_floor.py"), "--safe", str(site)]),
+            Side.fixed("find -type f", ["find", str(site), "-type", "f"]), Goal("report")),
     ] if largest else [])
 
 

@@ -63,9 +63,12 @@ def test_table_has_a_row_for_every_case(quick_run: tuple[str, dict]) -> None:
 def test_every_case_ran_both_sides(quick_run: tuple[str, dict]) -> None:
     _, results = quick_run
     rows = results["rows"]
-    # scan has two baselines, and a row of what it does besides when asked (the largest size)
-    assert len(rows) == len(CASES) + 2
+    # scan has two baselines, and at the largest size a row of what it does besides when asked
+    # and the two rows of its floor (benchmarks/scan_floor.py, plain and through safeio)
+    assert len(rows) == len(CASES) + 4
     assert any(row["case"].endswith("--all-records --check-modules") for row in rows)
+    assert any(row["case"].endswith("floor: Python walk + reads") for row in rows)
+    assert any(row["case"].endswith("floor: Python walk + safeio reads") for row in rows)
     for row in rows:
         assert "unavailable" not in row, f"{row['case']}: {row.get('unavailable')}"
         assert row["ns_strip_seconds"] and row["baseline_seconds"], row["case"]
