@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from . import journal, syspath
 from .errors import ApplyError
@@ -103,7 +102,7 @@ def scan_report(result: ScanResult, site: str) -> Report:
     report.data["distributions"] = [dict(d.to_json(), site=site) for d in result.distributions]
     report.data["namespaces"] = [dict(n.to_json(), site=site) for n in result.namespaces]
     report.findings.extend(
-        dataclasses.replace(f, details=dict(f.details, site=site)) for f in result.findings
+        f.replace(details=dict(f.details, site=site)) for f in result.findings
     )
     for line in namespace_lines(result.namespaces):
         report.note(line)

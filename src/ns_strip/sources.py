@@ -8,7 +8,6 @@ never follow a symbolic link out of the root.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import os
 import posixpath
@@ -16,10 +15,16 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
 
 from .errors import BadInputError, UsageError
 from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular
+from .slotted import Slotted
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # Source is an interface for type checkers only: at run time a plain class
 
 # The scheme layouts installer and pip use: scripts sit three levels above the site dir
 # (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
@@ -27,11 +32,18 @@ from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular
 _SCHEME_SITE_DIR = re.compile(r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$")
 
 
-@dataclasses.dataclass
-class DirListing:
-    files: list[str] = dataclasses.field(default_factory=list)  # names of files and file links
-    subdirs: list[str] = dataclasses.field(default_factory=list)  # names of real directories
-    links: set[str] = dataclasses.field(default_factory=set)  # names (files or dirs) that are symlinks
+class DirListing(Slotted):
+    __slots__ = ("files", "subdirs", "links")
+
+    files: list[str]  # names of files and file links
+    subdirs: list[str]  # names of real directories
+    links: set[str]  # names (files or dirs) that are symlinks
+
+    def __init__(self, files: list[str] | None = None, subdirs: list[str] | None = None,
+                 links: set[str] | None = None) -> None:
+        self.files = [] if files is None else files
+        self.subdirs = [] if subdirs is None else subdirs
+        self.links = set() if links is None else links
 
 
 PYCACHE = "__pycache__"
