@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import journal, syspath
+from . import syspath
 from .errors import ApplyError
+from .journalplan import journal_present
 from .report import Report
 from .scan import NamespaceEntry, ScanResult, scan
 from .sources import Source, TreeSource, is_wheel_path
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def open_tree(path: str, root: str | None) -> TreeSource:
     """Open a site dir for reading, refusing one that an interrupted strip left half done."""
     source = TreeSource.open(path, root)
-    if journal.pending(source.site_dir):
+    if journal_present(source.site_dir):
+        from . import journal  # its locking and syncing only for a tree that has a journal
+
         # One that no ns-strip could have left (planted, damaged, a link) is refused as bad
         # input, exit 3, as strip refuses it; only a journal strip can recover is "pending".
         journal.inspect(source.site_dir)

@@ -90,15 +90,16 @@ class ExtensionName(FrozenSlotted):
 
 
 # (file extension, pattern, style, implementation). Named groups: major/minor (the Python
-# version), flags (ABI flags, 't' meaning free-threaded), platform.
+# version), flags (ABI flags, 't' meaning free-threaded), platform. Patterns are compiled by
+# re's cache when first tried (_parse_tag is cached too): a run over Linux extensions never
+# compiles the .pyd ones, one over CPython's tags not even PyPy's.
 _TAG_PATTERNS = [
-    (".so", re.compile(r"cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[dmt]*)(?:-(?P<platform>.+))?"),
-     TagStyle.CPYTHON, "cpython"),
-    (".so", re.compile(r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+(?:-(?P<platform>.+))?"), TagStyle.PYPY, "pypy"),
-    (".so", re.compile(r"abi3(?P<flags>t?)"), TagStyle.ABI3, None),
-    (".pyd", re.compile(r"cp(?P<major>\d)(?P<minor>\d+)(?P<flags>t?)-(?P<platform>win32|win_\w+|mingw_\w+)"),
-     TagStyle.WINDOWS, "cpython"),
-    (".pyd", re.compile(r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+-(?P<platform>win32|win_\w+)"), TagStyle.PYPY, "pypy"),
+    (".so", r"cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[dmt]*)(?:-(?P<platform>.+))?", TagStyle.CPYTHON, "cpython"),
+    (".so", r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+(?:-(?P<platform>.+))?", TagStyle.PYPY, "pypy"),
+    (".so", r"abi3(?P<flags>t?)", TagStyle.ABI3, None),
+    (".pyd", r"cp(?P<major>\d)(?P<minor>\d+)(?P<flags>t?)-(?P<platform>win32|win_\w+|mingw_\w+)", TagStyle.WINDOWS,
+     "cpython"),
+    (".pyd", r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+-(?P<platform>win32|win_\w+)", TagStyle.PYPY, "pypy"),
 ]  # fmt: skip
 
 
@@ -128,7 +129,7 @@ def _parse_tag(tag: str, extension: str) -> dict:
     # Cached: a directory's extensions share a handful of tags. Callers unpack the dict, never
     # change it.
     for pattern_extension, pattern, style, implementation in _TAG_PATTERNS:
-        match = pattern.fullmatch(tag) if extension == pattern_extension else None
+        match = re.fullmatch(pattern, tag) if extension == pattern_extension else None
         if match:
             groups = match.groupdict()
             version = (int(groups["major"]), int(groups["minor"])) if groups.get("major") else None

@@ -29,7 +29,8 @@ else:
 # The scheme layouts installer and pip use: scripts sit three levels above the site dir
 # (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
 # them as ../../../bin/foo.
-_SCHEME_SITE_DIR = re.compile(r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$")
+# Compiled by re's cache when first used: only a RECORD's rows that climb out ask.
+_SCHEME_SITE_DIR = r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$"
 
 
 class DirListing(Slotted):
@@ -294,7 +295,7 @@ class TreeSource:
         if self.root is not None:
             inside = os.path.relpath(self.site_dir, self.root)
             return 0 if inside == "." else len(Path(inside).parts)
-        return 3 if _SCHEME_SITE_DIR.search(Path(os.path.abspath(self.site_dir)).as_posix()) else 0
+        return 3 if re.search(_SCHEME_SITE_DIR, Path(os.path.abspath(self.site_dir)).as_posix()) else 0
 
     def mode_of(self, rel: str) -> int:
         return stat.S_IMODE(os.lstat(self.path_of(rel)).st_mode)
