@@ -104,11 +104,12 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, with_commands: bool = True) -> argparse.ArgumentParser:
     """The whole parser; with ``command``, only that command's module is imported and only its
     sub-parser is made (start-up is most of what a single package's build pays; each
     sub-parser costs argparse a formatter per option and a gettext lookup per heading). A
-    command that is not one of COMMANDS gets them all, for the error listing the choices."""
+    command that is not one of COMMANDS gets them all, for the error listing the choices.
+    Without ``with_commands``, none: the top-level options only."""
     codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
     parser = _ArgumentParser(
         prog="ns-strip",
@@ -120,6 +121,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    if not with_commands:
+        return parser
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
@@ -160,7 +163,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         arguments = list(sys.argv[1:] if argv is None else argv)
         # The top level has no option taking a value, so the first word is the command.
         command = next((a for a in arguments if not a.startswith("-")), "")
-        parser = build_parser(command)
+        # A line that starts with --version ends there: argparse prints the version as soon as
+        # it meets the option, so sub-parsers (eleven, each a few gettext lookups) would be
+        # built for nothing.
+        parser = build_parser(command, with_commands=bool(command) or arguments[:1] != ["--version"])
         args = _parse(parser, arguments)
         if not getattr(args, "command", None):
             parser.print_help(err)
