@@ -169,13 +169,17 @@ def inspect_extension_file(path: str | os.PathLike[str], relpath: str, *, distri
         os.close(fd)
 
 
-_DATA_DIR = re.compile(r"[^/]+\.data/(?:purelib|platlib)/")
+_DATA_SCHEMES = ("purelib/", "platlib/")  # of equal length
 
 
 def import_path(relpath: str) -> str:
     """``relpath`` as the import system sees it: a wheel's ``*.data/platlib/`` prefix removed."""
-    match = _DATA_DIR.match(relpath)
-    return relpath[match.end() :] if match else relpath
+    # ``<name>.data/purelib/`` or ``<name>.data/platlib/`` (a name of one character at least)
+    # at the start; asked for every extension, so by string methods rather than a regex.
+    first, _, rest = relpath.partition("/")
+    if len(first) > len(".data") and first.endswith(".data") and rest.startswith(_DATA_SCHEMES):
+        return rest[len(_DATA_SCHEMES[0]) :]
+    return relpath
 
 
 def module_name(relpath: str) -> str | None:

@@ -61,7 +61,9 @@ EF_MIPS_ABI2 = 0x20  # the n32 ABI: a 32-bit ELF class on a 64-bit MIPS
 
 _INIT_PREFIX_BYTES = tuple(prefix.encode("ascii") for prefix in INIT_PREFIXES)
 _SHORTEST_PREFIX = min(len(prefix) for prefix in _INIT_PREFIX_BYTES)
-_INIT_PREFIX_PATTERN = re.compile(b"|".join(re.escape(prefix) for prefix in _INIT_PREFIX_BYTES))
+# Compiled by re's cache when first used: only objects of LOOKUP_FROM_SYMBOLS symbols or more
+# are searched with it.
+_INIT_PREFIX_PATTERN = b"|".join(re.escape(prefix) for prefix in _INIT_PREFIX_BYTES)
 
 
 # The dynamic tags this module reads, by their gABI / GNU numbers; every other tag is skipped
@@ -332,7 +334,7 @@ class _ElfView:
         # Where an init prefix starts in the string table: every init symbol's name is at one of
         # these offsets. More of them than wanted names: other init functions may exist.
         starts = set()
-        for match in _INIT_PREFIX_PATTERN.finditer(strings):
+        for match in re.finditer(_INIT_PREFIX_PATTERN, strings):
             starts.add(match.start())
             if len(starts) > len(wanted):
                 return None
