@@ -14,6 +14,8 @@ Public API: :class:`Slotted` (mutable, unhashable, like ``@dataclass``),
 
 from __future__ import annotations
 
+import operator
+
 # typing.TYPE_CHECKING, without importing typing (about 2.5 ms of start-up): type checkers take
 # any name TYPE_CHECKING as true. Modules on every command's path do the same.
 TYPE_CHECKING = False
@@ -33,12 +35,23 @@ class Slotted:
 
     __slots__ = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The fields as a tuple, read at C speed: pickling a forked process's results, comparing
+        # and hashing go through it.
+        names = cls.__slots__
+        getter = operator.attrgetter(*names) if names else None
+        if len(names) == 1:
+            cls._values_of = staticmethod(lambda obj: (getter(obj),))  # type: ignore[misc, operator]
+        else:
+            cls._values_of = staticmethod(getter or (lambda obj: ()))  # type: ignore[misc]
+
     def field_values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__slots__])
+        return self._values_of(self)  # type: ignore[attr-defined]
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return self.field_values() == other.field_values()  # type: ignore[attr-defined]
+            return self._values_of(self) == other._values_of(other)  # type: ignore[attr-defined]
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq and not frozen
@@ -48,7 +61,7 @@ class Slotted:
         return f"{self.__class__.__qualname__}({fields})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, self.field_values()
+        return self.__class__, self._values_of(self)  # type: ignore[attr-defined]
 
     def replace(self: SlottedT, **changes: Any) -> SlottedT:
         """A copy with ``changes`` (field name -> value), as :func:`dataclasses.replace`."""
@@ -63,7 +76,7 @@ class FrozenSlotted(Slotted):
     __slots__ = ()
 
     def __hash__(self) -> int:
-        return hash(self.field_values())
+        return hash(self._values_of(self))  # type: ignore[attr-defined]
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r} of a frozen {self.__class__.__qualname__}")
