@@ -95,6 +95,17 @@ def test_scan_imports_no_dataclasses_shutil_typing(tmp_path: Path) -> None:
     assert NEVER.isdisjoint(modules), sorted(NEVER & modules)
 
 
+def test_strip_of_a_site_dir_imports_neither_installer_nor_packaging(tmp_path: Path) -> None:
+    # What every package build runs (dh_ns_strip, the eclass): installer and packaging are for
+    # wheels and for rewritten RECORD rows, not for a strip that only removes files.
+    site = _site(tmp_path / "site")
+    code, modules, out = _modules("strip", "--json", str(site))
+    assert code == 0
+    assert "zope/__init__.py" in json.loads(out)["removed"] and not (site / "zope" / "__init__.py").exists()
+    assert {"installer", "packaging", "ns_strip.wheels.writer"}.isdisjoint(modules), sorted(
+        m for m in modules if m.startswith(("installer", "packaging")))
+
+
 def test_the_probe_sees_what_a_command_imports(tmp_path: Path) -> None:
     # The probe can fail: a command that does import the modules above is seen doing it
     # (--rename brings RECORD rewriting: installer and packaging, which use typing).
