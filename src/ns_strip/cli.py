@@ -11,13 +11,18 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
 from . import __version__
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NsStripError, UsageError
 from .findings import CHECKS, FindingFilter, Severity, has_errors, parse_code_list
-from .report import LineLevel, Report
+from .report import LineLevel
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+    from .report import Report
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -44,8 +49,45 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _exit_without_teardown = False
 
 
+def help_width() -> int:
+    """The width argparse's help formatter wraps to when given none: the terminal's columns
+    (``COLUMNS``, else the size of stdout's terminal, else 80) less 2, as
+    ``shutil.get_terminal_size`` and ``HelpFormatter`` work it out. Given to every formatter:
+    argparse makes one for each option it adds, and without a width each does ``import
+    shutil``, which brings fnmatch, bz2 and lzma (about 3.5 ms of every command's start-up)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told its width (:func:`help_width`)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, help_width() if width is None else width)
+
+
+class _RawDescriptionHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level parser's: its epilog (the table of finding codes) is printed as written."""
+
+
 class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of exiting, so errors print in one format."""
+    """argparse that raises UsageError instead of exiting, so errors print in one format.
+
+    Every parser made through it (sub-parsers, and theirs, are made with the parser's own
+    class) formats with a :class:`_HelpFormatter` unless given another formatter class."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 (argparse's own)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
@@ -62,11 +104,12 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, with_commands: bool = True) -> argparse.ArgumentParser:
     """The whole parser; with ``command``, only that command's module is imported and only its
     sub-parser is made (start-up is most of what a single package's build pays; each
     sub-parser costs argparse a formatter per option and a gettext lookup per heading). A
-    command that is not one of COMMANDS gets them all, for the error listing the choices."""
+    command that is not one of COMMANDS gets them all, for the error listing the choices.
+    Without ``with_commands``, none: the top-level options only."""
     codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
     parser = _ArgumentParser(
         prog="ns-strip",
@@ -75,9 +118,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "finding codes:\n" + codes + "\n\nexit codes: 0 done, 1 error-level findings, 2 usage error, "
             "3 bad input (nothing changed), 4 failed part-way and rolled back"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    if not with_commands:
+        return parser
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
@@ -118,7 +163,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         arguments = list(sys.argv[1:] if argv is None else argv)
         # The top level has no option taking a value, so the first word is the command.
         command = next((a for a in arguments if not a.startswith("-")), "")
-        parser = build_parser(command)
+        # A line that starts with --version ends there: argparse prints the version as soon as
+        # it meets the option, so sub-parsers (eleven, each a few gettext lookups) would be
+        # built for nothing.
+        parser = build_parser(command, with_commands=bool(command) or arguments[:1] != ["--version"])
         args = _parse(parser, arguments)
         if not getattr(args, "command", None):
             parser.print_help(err)

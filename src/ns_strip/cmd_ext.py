@@ -10,18 +10,13 @@ malformed file does not hide what is wrong with the others.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .extensions import (
-    ExtensionInfo,
-    PythonTarget,
     check_extension,
     inspect_extension_file,
     is_shared_library,
@@ -31,12 +26,16 @@ from .extensions import (
 )
 from .extnames import is_extension_filename, parse_extension_filename
 from .extsources import ExtensionTree, init_reader, namespace_packages, read_records, read_tree, read_wheel
-from .findings import Finding
 from .report import Report
 from .sources import TreeSource, iter_files, stat_argument
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 if TYPE_CHECKING:
+    import argparse
+
+    from .extensions import ExtensionInfo, PythonTarget
     from .extrename import Rename
+    from .findings import Finding
 
 # When run() returns, ext holds nothing but its report: no file open, no atexit handler (a
 # rename's RECORDs are written and closed, its lock is released with the process). The command
@@ -162,8 +161,8 @@ def _as_given(text: str, findings: list[Finding], tree: ExtensionTree) -> tuple[
     its bare name: files from several directories would otherwise be indistinguishable. (One
     file alone keeps the contract's path, relative to its directory.)"""
     [info] = tree.extensions
-    findings = [dataclasses.replace(f, path=text) if f.path == info.path else f for f in findings]
-    tree.extensions = [dataclasses.replace(info, path=text)]
+    findings = [f.replace(path=text) if f.path == info.path else f for f in findings]
+    tree.extensions = [info.replace(path=text)]
     return findings, tree
 
 
@@ -227,7 +226,7 @@ def _rename(
 
 def _moved(info: ExtensionInfo, path: str) -> ExtensionInfo:
     name = parse_extension_filename(os.path.basename(path))
-    return dataclasses.replace(info, path=path, name=name, module=module_name(path))
+    return info.replace(path=path, name=name, module=module_name(path))
 
 
 def _describe(info: ExtensionInfo) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from . import journal, syspath
+from . import syspath
 from .errors import ApplyError
+from .journalplan import journal_present
 from .report import Report
 from .scan import NamespaceEntry, ScanResult, scan
 from .sources import Source, TreeSource, is_wheel_path
@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def open_tree(path: str, root: str | None) -> TreeSource:
     """Open a site dir for reading, refusing one that an interrupted strip left half done."""
     source = TreeSource.open(path, root)
-    if journal.pending(source.site_dir):
+    if journal_present(source.site_dir):
+        from . import journal  # its locking and syncing only for a tree that has a journal
+
         # One that no ns-strip could have left (planted, damaged, a link) is refused as bad
         # input, exit 3, as strip refuses it; only a journal strip can recover is "pending".
         journal.inspect(source.site_dir)
@@ -103,7 +105,7 @@ def scan_report(result: ScanResult, site: str) -> Report:
     report.data["distributions"] = [dict(d.to_json(), site=site) for d in result.distributions]
     report.data["namespaces"] = [dict(n.to_json(), site=site) for n in result.namespaces]
     report.findings.extend(
-        dataclasses.replace(f, details=dict(f.details, site=site)) for f in result.findings
+        f.replace(details=dict(f.details, site=site)) for f in result.findings
     )
     for line in namespace_lines(result.namespaces):
         report.note(line)

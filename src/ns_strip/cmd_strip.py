@@ -18,7 +18,8 @@ from .plan import StripPlan, plan_strip
 from .report import Report
 from .scan import ScanResult, missing_files_finding, scan
 from .sources import Source, TreeSource, is_wheel_path
-from .wheels import WheelSource, add_output_arguments, apply_change, output_path
+# The wheel reader and writer (with installer and packaging) are imported for a wheel only.
+from .wheels.options import add_output_arguments, output_path
 
 # Findings that strip turns into actions: in its output they are the "Stripping" lines.
 _ACTED_ON = ("NS101", "NS102", "NS103", "NS104")
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> Report:
     if args.check_imports and is_wheel_path(args.path):
         raise UsageError("--check-imports works on a site dir (install the wheel, then strip it there)")
     if is_wheel_path(args.path):
+        from .wheels import WheelSource
+
         output = output_path(args, wheel=True, required=not args.dry_run)
         with WheelSource.open(args.path) as wheel:
             return _strip(args, wheel, Report(), None, output)
@@ -116,6 +119,8 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
             if not plan.is_empty:
                 journal.apply(tree, plan.removed_paths, plan.rewrites, plan.empty_dirs, expected=expected)
         else:
+            from .wheels import apply_change
+
             apply_change(source, output, plan.removed_paths, plan.rewrites, plan.empty_dirs)
     if plan.is_empty:
         report.note(f"Nothing to strip in {args.path}")
@@ -127,7 +132,7 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
         "dry_run": bool(args.dry_run),
         "recovered": recovered,
     })
-    if isinstance(source, WheelSource):
+    if not isinstance(source, TreeSource):  # a wheel
         report.data["output"] = None if output is None or args.dry_run else str(output)
     return report
 

@@ -11,7 +11,6 @@ the rest go to them.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import hashlib
 import posixpath
@@ -20,15 +19,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from .errors import BadInputError, ShippedJournalError
-from .journal import JOURNAL_DIR
+from .journalplan import JOURNAL_DIR
 from .safeio import MAX_METADATA_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
+from .slotted import Slotted
 from .sources import Source, gc_paused, join, normalise_record_path
 
 NAMESPACE_PACKAGES_TXT = "namespace_packages.txt"
 
 
-@dataclasses.dataclass
-class RecordLine:
+class RecordLine(Slotted):
     """One line of a RECORD or installed-files.txt, kept as written so rewrites change nothing else."""
 
     __slots__ = ("text", "path")  # one per installed file: a distro-sized tree has 200,000
@@ -36,15 +35,35 @@ class RecordLine:
     text: str  # the raw line with its line ending
     path: str | None  # normalised relative to the source root; None for a blank line
 
+    def __init__(self, text: str, path: str | None) -> None:
+        self.text = text
+        self.path = path
 
-@dataclasses.dataclass(eq=False)
+
 class Distribution:
+    """One installed distribution. Compared by identity (two with the same fields are still two
+    distributions); not slotted: :attr:`files` is cached in its ``__dict__``."""
+
     name: str
     version: str
     metadata_dir: str  # relative to the source root
     record_path: str | None  # RECORD (dist-info) or installed-files.txt (egg-info)
     record: Record | None  # its rows, parsed in full only when first needed
     declared_namespaces: list[str] | None  # None: no namespace_packages.txt
+
+    def __init__(self, name: str, version: str, metadata_dir: str, record_path: str | None, record: Record | None,
+                 declared_namespaces: list[str] | None) -> None:
+        self.name = name
+        self.version = version
+        self.metadata_dir = metadata_dir
+        self.record_path = record_path
+        self.record = record
+        self.declared_namespaces = declared_namespaces
+
+    def __repr__(self) -> str:
+        return (f"Distribution(name={self.name!r}, version={self.version!r}, metadata_dir={self.metadata_dir!r}, "
+                f"record_path={self.record_path!r}, record={self.record!r}, "
+                f"declared_namespaces={self.declared_namespaces!r})")
 
     @property
     def record_lines(self) -> list[RecordLine]:

@@ -24,50 +24,75 @@ Public API:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import re
-from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
 
-from .binfmt import Binary, BinaryImage, MalformedBinary, Reader, init_symbol_names, read_binary
+from .binfmt import MalformedBinary, Reader, init_symbol_names, read_binary
 from .binfmt import elf as elf_format
-from .extnames import ExtensionName, PlatformKind, TagStyle, parse_extension_filename
+from .extnames import PlatformKind, TagStyle, parse_extension_filename
 from .errors import BadInputError
 from .findings import Finding
 from .safeio import NotRegularFileError, open_regular_sized
+from .slotted import FrozenSlotted, set_field
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+    from typing import Any, BinaryIO
+
+    from .binfmt import Binary, BinaryImage
+    from .extnames import ExtensionName
 
 FORMAT_NAMES = {"elf": "an ELF shared object", "pe": "a Windows PE DLL", "macho": "a Mach-O bundle"}
 FORMAT_SHORT_NAMES = {"elf": "ELF", "pe": "PE", "macho": "Mach-O"}
 
 
-@dataclasses.dataclass(frozen=True)
-class PythonTarget:
+class PythonTarget(FrozenSlotted):
     """The interpreter a site dir belongs to, as its path says (``python3.11t/``)."""
+
+    __slots__ = ("implementation", "version", "free_threaded", "evidence")
 
     implementation: str  # "cpython" or "pypy"
     version: tuple[int, int]
-    free_threaded: bool = False
-    evidence: str = ""  # the path component that says so
+    free_threaded: bool
+    evidence: str  # the path component that says so
+
+    def __init__(self, implementation: str, version: tuple[int, int], free_threaded: bool = False,
+                 evidence: str = "") -> None:
+        set_field(self, "implementation", implementation)
+        set_field(self, "version", version)
+        set_field(self, "free_threaded", free_threaded)
+        set_field(self, "evidence", evidence)
 
     @property
     def version_text(self) -> str:
         return f"{self.version[0]}.{self.version[1]}{'t' if self.free_threaded else ''}"
 
 
-@dataclasses.dataclass(frozen=True)
-class ExtensionInfo:
+class ExtensionInfo(FrozenSlotted):
     """One extension module: its name, what its binary says, and why it could not be read."""
+
+    __slots__ = ("path", "name", "module", "binary", "problem", "distributions", "special")
 
     path: str  # POSIX, relative to the scanned dir or wheel root
     name: ExtensionName
     module: str | None  # dotted import name, None when the path is not importable
-    binary: Binary | None = None
-    problem: str | None = None  # why the binary could not be read
-    distributions: tuple[str, ...] = ()
-    special: str | None = None  # what was found instead of a regular file (FIFO, socket, device): NS121
+    binary: Binary | None
+    problem: str | None  # why the binary could not be read
+    distributions: tuple[str, ...]
+    special: str | None  # what was found instead of a regular file (FIFO, socket, device): NS121
+
+    def __init__(self, path: str, name: ExtensionName, module: str | None, binary: Binary | None = None,
+                 problem: str | None = None, distributions: tuple[str, ...] = (), special: str | None = None) -> None:
+        set_field(self, "path", path)
+        set_field(self, "name", name)
+        set_field(self, "module", module)
+        set_field(self, "binary", binary)
+        set_field(self, "problem", problem)
+        set_field(self, "distributions", distributions)
+        set_field(self, "special", special)
 
     @property
     def exported(self) -> tuple[str, ...]:
@@ -144,13 +169,17 @@ def inspect_extension_file(path: str | os.PathLike[str], relpath: str, *, distri
         os.close(fd)
 
 
-_DATA_DIR = re.compile(r"[^/]+\.data/(?:purelib|platlib)/")
+_DATA_SCHEMES = ("purelib/", "platlib/")  # of equal length
 
 
 def import_path(relpath: str) -> str:
     """``relpath`` as the import system sees it: a wheel's ``*.data/platlib/`` prefix removed."""
-    match = _DATA_DIR.match(relpath)
-    return relpath[match.end() :] if match else relpath
+    # ``<name>.data/purelib/`` or ``<name>.data/platlib/`` (a name of one character at least)
+    # at the start; asked for every extension, so by string methods rather than a regex.
+    first, _, rest = relpath.partition("/")
+    if len(first) > len(".data") and first.endswith(".data") and rest.startswith(_DATA_SCHEMES):
+        return rest[len(_DATA_SCHEMES[0]) :]
+    return relpath
 
 
 def module_name(relpath: str) -> str | None:

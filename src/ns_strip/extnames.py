@@ -19,10 +19,11 @@ Public API: :func:`parse_extension_filename`, :class:`ExtensionName`,
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import re
+
+from .slotted import FrozenSlotted, set_field
 
 EXTENSION_EXTENSIONS = (".so", ".pyd")
 
@@ -42,20 +43,36 @@ class PlatformKind(str, enum.Enum):
     WINDOWS = "windows"  # win32, win_amd64, win_arm64, mingw_x86_64…
 
 
-@dataclasses.dataclass(frozen=True)
-class ExtensionName:
+class ExtensionName(FrozenSlotted):
     """What a file name says about an extension module."""
+
+    __slots__ = ("filename", "module", "extension", "tag", "style", "implementation", "python_version", "abi3",
+                 "free_threaded", "platform")
 
     filename: str
     module: str  # the base name Python imports the file as (``foo`` for ``foo.cpython-311….so``)
     extension: str  # ".so" or ".pyd"
     tag: str | None  # "cpython-311-x86_64-linux-gnu", None when untagged
     style: TagStyle
-    implementation: str | None = None  # "cpython" or "pypy" when the tag names one
-    python_version: tuple[int, int] | None = None
-    abi3: bool = False
-    free_threaded: bool = False
-    platform: str | None = None  # "x86_64-linux-gnu", "darwin", "win_amd64"
+    implementation: str | None  # "cpython" or "pypy" when the tag names one
+    python_version: tuple[int, int] | None
+    abi3: bool
+    free_threaded: bool
+    platform: str | None  # "x86_64-linux-gnu", "darwin", "win_amd64"
+
+    def __init__(self, filename: str, module: str, extension: str, tag: str | None, style: TagStyle,
+                 implementation: str | None = None, python_version: tuple[int, int] | None = None,
+                 abi3: bool = False, free_threaded: bool = False, platform: str | None = None) -> None:
+        set_field(self, "filename", filename)
+        set_field(self, "module", module)
+        set_field(self, "extension", extension)
+        set_field(self, "tag", tag)
+        set_field(self, "style", style)
+        set_field(self, "implementation", implementation)
+        set_field(self, "python_version", python_version)
+        set_field(self, "abi3", abi3)
+        set_field(self, "free_threaded", free_threaded)
+        set_field(self, "platform", platform)
 
     @property
     def untagged(self) -> bool:
@@ -73,15 +90,16 @@ class ExtensionName:
 
 
 # (file extension, pattern, style, implementation). Named groups: major/minor (the Python
-# version), flags (ABI flags, 't' meaning free-threaded), platform.
+# version), flags (ABI flags, 't' meaning free-threaded), platform. Patterns are compiled by
+# re's cache when first tried (_parse_tag is cached too): a run over Linux extensions never
+# compiles the .pyd ones, one over CPython's tags not even PyPy's.
 _TAG_PATTERNS = [
-    (".so", re.compile(r"cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[dmt]*)(?:-(?P<platform>.+))?"),
-     TagStyle.CPYTHON, "cpython"),
-    (".so", re.compile(r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+(?:-(?P<platform>.+))?"), TagStyle.PYPY, "pypy"),
-    (".so", re.compile(r"abi3(?P<flags>t?)"), TagStyle.ABI3, None),
-    (".pyd", re.compile(r"cp(?P<major>\d)(?P<minor>\d+)(?P<flags>t?)-(?P<platform>win32|win_\w+|mingw_\w+)"),
-     TagStyle.WINDOWS, "cpython"),
-    (".pyd", re.compile(r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+-(?P<platform>win32|win_\w+)"), TagStyle.PYPY, "pypy"),
+    (".so", r"cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[dmt]*)(?:-(?P<platform>.+))?", TagStyle.CPYTHON, "cpython"),
+    (".so", r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+(?:-(?P<platform>.+))?", TagStyle.PYPY, "pypy"),
+    (".so", r"abi3(?P<flags>t?)", TagStyle.ABI3, None),
+    (".pyd", r"cp(?P<major>\d)(?P<minor>\d+)(?P<flags>t?)-(?P<platform>win32|win_\w+|mingw_\w+)", TagStyle.WINDOWS,
+     "cpython"),
+    (".pyd", r"pypy(?P<major>\d)(?P<minor>\d+)-pp\d+-(?P<platform>win32|win_\w+)", TagStyle.PYPY, "pypy"),
 ]  # fmt: skip
 
 
@@ -111,7 +129,7 @@ def _parse_tag(tag: str, extension: str) -> dict:
     # Cached: a directory's extensions share a handful of tags. Callers unpack the dict, never
     # change it.
     for pattern_extension, pattern, style, implementation in _TAG_PATTERNS:
-        match = pattern.fullmatch(tag) if extension == pattern_extension else None
+        match = re.fullmatch(pattern, tag) if extension == pattern_extension else None
         if match:
             groups = match.groupdict()
             version = (int(groups["major"]), int(groups["minor"])) if groups.get("major") else None

@@ -12,29 +12,40 @@ Public API: :class:`ExtensionTree`, :func:`read_tree`, :func:`read_wheel`,
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from .errors import BadInputError
 from .extensions import ExtensionInfo, inspect_extension, inspect_extension_file, module_name
 from .extnames import is_extension_filename, parse_extension_filename
 from .safeio import MAX_INIT_BYTES, FileTooLargeError, NotRegularFileError, OutsideRootError
-from .sources import Source, TreeSource, join
+from .slotted import Slotted
+from .sources import TreeSource, join
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
+
+    from .sources import Source
 
 # The directories distributions.load_distributions reads a RECORD from (its is_metadata_dir;
 # tests/test_ext_parallel.py checks the two agree).
 METADATA_DIR_SUFFIXES = (".dist-info", ".egg-info")
 
 
-@dataclasses.dataclass
-class ExtensionTree:
+class ExtensionTree(Slotted):
     """The extension modules and namespace packages of a tree or a wheel."""
+
+    __slots__ = ("extensions", "namespaces", "skipped")
 
     extensions: list[ExtensionInfo]
     namespaces: set[str]
     skipped: list[str]  # plain shared libraries, symbolic links
+
+    def __init__(self, extensions: list[ExtensionInfo], namespaces: set[str], skipped: list[str]) -> None:
+        self.extensions = extensions
+        self.namespaces = namespaces
+        self.skipped = skipped
 
 
 def namespace_packages(files: Iterable[str], init_bytes) -> set[str]:

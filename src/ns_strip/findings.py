@@ -3,12 +3,15 @@ severity and a title; users select or ignore findings by code prefix."""
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-from collections.abc import Iterable, Sequence
-from typing import Any
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
 from .errors import UsageError
+from .slotted import FrozenSlotted, set_field
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 
 class Severity(str, enum.Enum):
@@ -17,11 +20,17 @@ class Severity(str, enum.Enum):
     ERROR = "error"
 
 
-@dataclasses.dataclass(frozen=True)
-class Check:
+class Check(FrozenSlotted):
+    __slots__ = ("code", "severity", "title")
+
     code: str
     severity: Severity
     title: str
+
+    def __init__(self, code: str, severity: Severity, title: str) -> None:
+        set_field(self, "code", code)
+        set_field(self, "severity", severity)
+        set_field(self, "title", title)
 
 
 _CHECKS = [
@@ -91,19 +100,26 @@ _CHECKS = [
 CHECKS: dict[str, Check] = {check.code: check for check in _CHECKS}
 
 
-@dataclasses.dataclass(frozen=True)
-class Finding:
+class Finding(FrozenSlotted):
     """One finding. ``path`` is POSIX and relative to the scanned site dir or wheel root."""
+
+    __slots__ = ("code", "path", "message", "distributions", "details")
 
     code: str
     path: str
     message: str
-    distributions: tuple[str, ...] = ()
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    distributions: tuple[str, ...]
+    details: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        if self.code not in CHECKS:
-            raise ValueError(f"unknown finding code {self.code}")
+    def __init__(self, code: str, path: str, message: str, distributions: tuple[str, ...] = (),
+                 details: dict[str, Any] | None = None) -> None:
+        if code not in CHECKS:
+            raise ValueError(f"unknown finding code {code}")
+        set_field(self, "code", code)
+        set_field(self, "path", path)
+        set_field(self, "message", message)
+        set_field(self, "distributions", distributions)
+        set_field(self, "details", {} if details is None else details)
 
     @property
     def severity(self) -> Severity:
@@ -137,12 +153,17 @@ def parse_code_list(text: str | None, option: str) -> tuple[str, ...]:
     return prefixes
 
 
-@dataclasses.dataclass(frozen=True)
-class FindingFilter:
+class FindingFilter(FrozenSlotted):
     """``--select`` keeps only matching codes (all when empty); ``--ignore`` then drops codes."""
 
-    select: Sequence[str] = ()
-    ignore: Sequence[str] = ()
+    __slots__ = ("select", "ignore")
+
+    select: Sequence[str]
+    ignore: Sequence[str]
+
+    def __init__(self, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> None:
+        set_field(self, "select", select)
+        set_field(self, "ignore", ignore)
 
     def wants(self, code: str) -> bool:
         if self.select and not any(code.startswith(p) for p in self.select):

@@ -13,13 +13,14 @@ Public API: :func:`fork_map`, :func:`available_cpus`, :func:`idle_cpus`.
 from __future__ import annotations
 
 import os
-import pickle
-import signal
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
-T = TypeVar("T")
-R = TypeVar("R")
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 # Below this many items per process a fork (about a millisecond for a process of ns-strip's
 # size, plus pickling the results) costs more than it saves.
@@ -89,6 +90,11 @@ class _Child:
     """One forked process computing a share; its results come back pickled through a pipe."""
 
     def __init__(self, function: Callable[[T], R], share: Sequence[T]) -> None:
+        # pickle and signal are imported when a process is forked, not with the module: a run
+        # that stays in one process (most directories are too small to split) never needs them.
+        import pickle
+        import signal
+
         self.expected = len(share)
         reading, writing = os.pipe()
         try:
@@ -123,6 +129,8 @@ class _Child:
         self.pid = None  # reaped: its number may be another process's from now on
         if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             return None
+        import pickle  # imported already, by __init__
+
         try:
             results = pickle.loads(b"".join(chunks))
         except Exception:  # a truncated or damaged payload: the parent computes the share again
@@ -135,6 +143,8 @@ class _Child:
             os.close(self.reading)
             self.reading = None
         if self.pid is not None:
+            import signal  # imported already, by __init__
+
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = None

@@ -20,7 +20,6 @@ kept; a file nested too deep for the parser is unparseable and kept.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import enum
 import functools
 import io
@@ -37,6 +36,7 @@ from .pysource import (
     quote_line,
 )
 from .safeio import MAX_INIT_BYTES, FileTooLargeError
+from .slotted import FrozenSlotted, set_field
 from .sources import Source
 
 __all__ = ["DECLARATION_NAMES", "MAX_INIT_BYTES", "MAX_INIT_TOKENS", "REGULAR", "BlockingStatement",
@@ -62,22 +62,36 @@ class Kind(str, enum.Enum):
     OVERSIZED = "oversized"  # over the size or token limit: not parsed, kept
 
 
-@dataclasses.dataclass(frozen=True)
-class BlockingStatement:
+class BlockingStatement(FrozenSlotted):
+    __slots__ = ("line", "text")
+
     line: int
     text: str
+
+    def __init__(self, line: int, text: str) -> None:
+        set_field(self, "line", line)
+        set_field(self, "text", text)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.text}"
 
 
-@dataclasses.dataclass(frozen=True)
-class InitClassification:
+class InitClassification(FrozenSlotted):
+    __slots__ = ("kind", "style", "blocking", "error", "more_blocking")
+
     kind: Kind
-    style: Style | None = None
-    blocking: tuple[BlockingStatement, ...] = ()  # the first MAX_BLOCKING_REPORTED of them
-    error: str | None = None
-    more_blocking: int = 0  # how many blocking statements there are beyond those named
+    style: Style | None
+    blocking: tuple[BlockingStatement, ...]  # the first MAX_BLOCKING_REPORTED of them
+    error: str | None
+    more_blocking: int  # how many blocking statements there are beyond those named
+
+    def __init__(self, kind: Kind, style: Style | None = None, blocking: tuple[BlockingStatement, ...] = (),
+                 error: str | None = None, more_blocking: int = 0) -> None:
+        set_field(self, "kind", kind)
+        set_field(self, "style", style)
+        set_field(self, "blocking", blocking)
+        set_field(self, "error", error)
+        set_field(self, "more_blocking", more_blocking)
 
     def describe_blocking(self) -> str:
         """The blocking statements in words, for a finding: the first few, then a count."""

@@ -22,7 +22,6 @@ functions take it themselves.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import signal
@@ -34,7 +33,16 @@ from pathlib import Path
 from .errors import ApplyError, BadInputError
 from .fdtree import FdTree, Identity, TreeChangedError, UnsafePathError, ancestors, parent_and_name
 from .journalcheck import JournalState, UnsafeJournalError, check_journal
-from .journalplan import JOURNAL_DIR, MAX_PLAN_BYTES, PLAN, PlanError, Step, decode_plan, encode_plan
+from .journalplan import (
+    JOURNAL_DIR,
+    MAX_PLAN_BYTES,
+    PLAN,
+    PlanError,
+    Step,
+    decode_plan,
+    encode_plan,
+    journal_present,
+)
 from .sitelock import locked_site
 from .treesync import sync_paths
 
@@ -98,7 +106,7 @@ def pending(base: Path | FdTree) -> bool:
     """Whether anything is at the journal's place (a link or a file too: it must be looked at)."""
     if isinstance(base, FdTree):
         return base.lstat(JOURNAL_DIR) is not None
-    return os.path.lexists(journal_dir(base))
+    return journal_present(base)
 
 
 @contextlib.contextmanager
@@ -288,7 +296,7 @@ def _check_before(tree: FdTree, steps: list[Step]) -> list[Step]:
         if step.action == "rmdir":
             if not stat.S_ISDIR(info.st_mode):
                 raise TreeChangedError(tree.shown(step.path), "is no longer a directory")
-            step = dataclasses.replace(step, mode=stat.S_IMODE(info.st_mode))
+            step = step.replace(mode=stat.S_IMODE(info.st_mode))
         elif stat.S_ISDIR(info.st_mode):
             raise TreeChangedError(tree.shown(step.path), "is now a directory")
         if step.action == "move":

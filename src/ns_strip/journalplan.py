@@ -10,10 +10,14 @@ other plan is a :class:`PlanError` naming the first problem, and nothing is done
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import os
 import posixpath
-from typing import Any
+
+from .slotted import FrozenSlotted, set_field
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 JOURNAL_DIR = ".ns-strip-journal"
 PLAN = f"{JOURNAL_DIR}/plan.json"
@@ -32,12 +36,26 @@ ACTIONS = ("remove", "replace", "move", "rmdir")
 _KEYS = {"action", "path", "mode", "target"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+def journal_present(base: str | os.PathLike[str]) -> bool:
+    """Whether anything is at the journal's place in the directory ``base`` (a link or a file
+    too: it must be looked at). Here rather than in :mod:`.journal`, so that 'scan', which only
+    refuses a tree with a journal, does not import the journal's locking and syncing."""
+    return os.path.lexists(os.path.join(base, JOURNAL_DIR))
+
+
+class Step(FrozenSlotted):
+    __slots__ = ("action", "path", "mode", "target")
+
     action: str  # remove | replace | move | rmdir
     path: str  # relative to the journalled directory
-    mode: int | None = None  # rmdir: the directory's mode, to recreate it on rollback
-    target: str | None = None  # move: the new path
+    mode: int | None  # rmdir: the directory's mode, to recreate it on rollback
+    target: str | None  # move: the new path
+
+    def __init__(self, action: str, path: str, mode: int | None = None, target: str | None = None) -> None:
+        set_field(self, "action", action)
+        set_field(self, "path", path)
+        set_field(self, "mode", mode)
+        set_field(self, "target", target)
 
 
 class PlanError(ValueError):
@@ -45,12 +63,16 @@ class PlanError(ValueError):
 
 
 def encode_plan(steps: list[Step]) -> bytes:
-    items = [{k: v for k, v in dataclasses.asdict(step).items() if v is not None} for step in steps]
+    import json  # here and in decode_plan: only a strip and a recovery write or read a plan
+
+    items = [{k: v for k, v in zip(Step.__slots__, step.field_values()) if v is not None} for step in steps]
     return json.dumps(items, separators=(",", ":")).encode()
 
 
 def decode_plan(data: bytes) -> list[Step]:
     """The steps of a ``plan.json``, checked; raises PlanError."""
+    import json
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

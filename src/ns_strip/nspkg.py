@@ -14,10 +14,10 @@ than the parser goes is a line not understood, never parsed into a tree of hundr
 from __future__ import annotations
 
 import ast
-import dataclasses
 import functools
 
 from .pysource import TooManyTokensError, UnparseableError, parse_bounded, quote_line
+from .slotted import FrozenSlotted, set_field
 
 NSPKG_SUFFIX = "-nspkg.pth"
 # setuptools' longest loader line (a nested namespace) is under 1,000 characters.
@@ -26,14 +26,21 @@ MAX_LINE_CHARS = 4096
 MAX_QUOTED_CHARS = 200
 
 
-@dataclasses.dataclass(frozen=True)
-class NspkgLine:
+class NspkgLine(FrozenSlotted):
+    __slots__ = ("line", "namespace", "text", "loader")
+
     line: int
     namespace: str | None  # None: the line creates no namespace this module can read
     text: str
     # A setuptools namespace loader: only the calls setuptools writes, nothing else. A file of
     # loaders only is removed by strip; any other line (other code, a path entry) keeps it.
-    loader: bool = True
+    loader: bool
+
+    def __init__(self, line: int, namespace: str | None, text: str, loader: bool = True) -> None:
+        set_field(self, "line", line)
+        set_field(self, "namespace", namespace)
+        set_field(self, "text", text)
+        set_field(self, "loader", loader)
 
 
 def is_nspkg_pth(name: str) -> bool:

@@ -29,11 +29,15 @@ how deep a hostile file nests its expressions.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import enum
 import itertools
-from collections.abc import Sequence
-from typing import Any
+
+from .slotted import FrozenSlotted, Slotted, set_field
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 class Style(str, enum.Enum):
@@ -62,47 +66,80 @@ _HARMLESS_FIELDS = frozenset({"ctx", "type_comment", "kind"})
 # -- patterns -------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Node:
+class Node(FrozenSlotted):
+    __slots__ = ("type", "fields")
+
     type: type
     fields: dict[str, Any]
 
     def __init__(self, node_type: type, **fields: Any) -> None:
-        object.__setattr__(self, "type", node_type)
-        object.__setattr__(self, "fields", fields)
+        set_field(self, "type", node_type)
+        set_field(self, "fields", fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # its __init__ takes the fields as keywords
+        return _node, (self.type, self.fields)
 
 
-@dataclasses.dataclass(frozen=True)
-class Each:
+def _node(node_type: type, fields: dict[str, Any]) -> Node:
+    return Node(node_type, **fields)
+
+
+class Each(FrozenSlotted):
+    __slots__ = ("item",)
+
     item: Any
 
+    def __init__(self, item: Any) -> None:
+        set_field(self, "item", item)
 
-@dataclasses.dataclass(frozen=True)
-class OneOf:
+
+class OneOf(FrozenSlotted):
+    __slots__ = ("patterns",)
+
     patterns: tuple[Any, ...]
 
     def __init__(self, *patterns: Any) -> None:
-        object.__setattr__(self, "patterns", patterns)
+        set_field(self, "patterns", patterns)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # its __init__ takes the patterns one by one
+        return OneOf, self.patterns
 
 
-@dataclasses.dataclass(frozen=True)
-class Function:
+class Function(FrozenSlotted):
+    __slots__ = ("module", "name")
+
     module: str
     name: str
 
+    def __init__(self, module: str, name: str) -> None:
+        set_field(self, "module", module)
+        set_field(self, "name", name)
 
-@dataclasses.dataclass(frozen=True)
-class Block:
+
+class Block(FrozenSlotted):
+    __slots__ = ("forms",)
+
     forms: tuple[str, ...]  # names of the Forms allowed in the block
 
+    def __init__(self, forms: tuple[str, ...]) -> None:
+        set_field(self, "forms", forms)
 
-@dataclasses.dataclass(frozen=True)
-class Form:
+
+class Form(FrozenSlotted):
+    __slots__ = ("name", "example", "pattern", "style", "binds")
+
     name: str
     example: str
     pattern: Any
-    style: Style | None = None  # the declaration style, for declaring forms
-    binds: bool = False  # an import: binds names a declaration may use
+    style: Style | None  # the declaration style, for declaring forms
+    binds: bool  # an import: binds names a declaration may use
+
+    def __init__(self, name: str, example: str, pattern: Any, style: Style | None = None, binds: bool = False) -> None:
+        set_field(self, "name", name)
+        set_field(self, "example", example)
+        set_field(self, "pattern", pattern)
+        set_field(self, "style", style)
+        set_field(self, "binds", binds)
 
 
 # -- the scope of imports -------------------------------------------------------------------
@@ -244,10 +281,15 @@ TOP_LEVEL = tuple(form.name for form in FORMS)
 # -- matching --------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Match:
+class Match(Slotted):
+    __slots__ = ("form", "styles")
+
     form: Form
     styles: set[Style]  # the declaration styles the statement makes (a fallback: both)
+
+    def __init__(self, form: Form, styles: set[Style]) -> None:
+        self.form = form
+        self.styles = styles
 
 
 def match_statement(stmt: ast.stmt, scope: Scope, allowed: Sequence[str] = TOP_LEVEL) -> Match | None:

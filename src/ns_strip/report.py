@@ -6,11 +6,15 @@ line per action or finding, then turns its findings into the exit code.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-from typing import Any
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
-from .findings import Finding
+from .slotted import Slotted
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .findings import Finding
 
 
 class LineLevel(str, enum.Enum):
@@ -19,13 +23,21 @@ class LineLevel(str, enum.Enum):
     DETAIL = "detail"  # shown only with -v
 
 
-@dataclasses.dataclass
-class Report:
-    findings: list[Finding] = dataclasses.field(default_factory=list)
-    data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    lines: list[tuple[LineLevel, str]] = dataclasses.field(default_factory=list)
+class Report(Slotted):
+    __slots__ = ("findings", "data", "lines", "exit_code")
+
+    findings: list[Finding]
+    data: dict[str, Any]
+    lines: list[tuple[LineLevel, str]]
     # Set by commands whose outcome is not a finding (e.g. 'registry verify' drift).
-    exit_code: int | None = None
+    exit_code: int | None
+
+    def __init__(self, findings: list[Finding] | None = None, data: dict[str, Any] | None = None,
+                 lines: list[tuple[LineLevel, str]] | None = None, exit_code: int | None = None) -> None:
+        self.findings = [] if findings is None else findings
+        self.data = {} if data is None else data
+        self.lines = [] if lines is None else lines
+        self.exit_code = exit_code
 
     def action(self, text: str) -> None:
         self.lines.append((LineLevel.ACTION, text))

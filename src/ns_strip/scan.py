@@ -8,10 +8,7 @@ package would not, so removing the file would change what imports.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Iterable
-from typing import Any
 
 from .distributions import NAMESPACE_PACKAGES_TXT, Distribution, Owners, load_distributions
 from .findings import Finding
@@ -19,7 +16,13 @@ from .initfile import InitClassification, Kind, Style, classify_init_at
 from .nspkg import NspkgLine, is_nspkg_pth, parse_nspkg_pth
 from .safeio import MAX_PTH_BYTES, FileTooLargeError
 from .pthaudit import audit_source
+from .slotted import FrozenSlotted, Slotted, set_field
 from .sources import PYCACHE, Source, TreeSource, gc_paused, join, listed_items
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 INIT = "__init__.py"
 # Files that make a directory hold Python code (a module or a compiled extension).
@@ -28,8 +31,9 @@ MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 STYLE_CODES = {Style.PKGUTIL: "NS101", Style.PKG_RESOURCES: "NS102"}
 
 
-@dataclasses.dataclass
-class NamespaceEntry:
+class NamespaceEntry(Slotted):
+    __slots__ = ("name", "style", "purity", "init", "distributions", "action")
+
     name: str
     style: str  # pep420 | pkgutil | pkg_resources | nspkg_pth | declared_only
     purity: str | None  # pure | hybrid | None
@@ -37,31 +41,54 @@ class NamespaceEntry:
     distributions: list[str]
     action: str  # strip | keep | none
 
+    def __init__(self, name: str, style: str, purity: str | None, init: str | None, distributions: list[str],
+                 action: str) -> None:
+        self.name = name
+        self.style = style
+        self.purity = purity
+        self.init = init
+        self.distributions = distributions
+        self.action = action
+
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"name": self.name, "style": self.style, "purity": self.purity, "init": self.init,
+                "distributions": list(self.distributions), "action": self.action}
 
 
-@dataclasses.dataclass(frozen=True)
-class Candidate:
+class Candidate(FrozenSlotted):
     """A file that strip removes, and what to say when it does."""
+
+    __slots__ = ("path", "kind", "description")
 
     path: str
     kind: str  # init | nspkg_pth | namespace_packages_txt
     description: str  # e.g. "pkg_resources-style namespace zope"
 
+    def __init__(self, path: str, kind: str, description: str) -> None:
+        set_field(self, "path", path)
+        set_field(self, "kind", kind)
+        set_field(self, "description", description)
 
-@dataclasses.dataclass(frozen=True)
-class KeptFile:
+
+class KeptFile(FrozenSlotted):
+    __slots__ = ("path", "code", "reason")
+
     path: str
     code: str
     reason: str
 
+    def __init__(self, path: str, code: str, reason: str) -> None:
+        set_field(self, "path", path)
+        set_field(self, "code", code)
+        set_field(self, "reason", reason)
+
     def to_json(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        return {"path": self.path, "code": self.code, "reason": self.reason}
 
 
-@dataclasses.dataclass
-class ScanResult:
+class ScanResult(Slotted):
+    __slots__ = ("source", "distributions", "namespaces", "findings", "candidates", "kept", "owners", "missing")
+
     source: Source
     distributions: list[Distribution]
     namespaces: list[NamespaceEntry]
@@ -70,7 +97,19 @@ class ScanResult:
     kept: list[KeptFile]
     owners: Owners  # who lists a path, for the steps after the scan
     # RECORD (or installed-files.txt) path -> the files it lists that are not there (NS401)
-    missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    missing: dict[str, list[str]]
+
+    def __init__(self, source: Source, distributions: list[Distribution], namespaces: list[NamespaceEntry],
+                 findings: list[Finding], candidates: list[Candidate], kept: list[KeptFile], owners: Owners,
+                 missing: dict[str, list[str]] | None = None) -> None:
+        self.source = source
+        self.distributions = distributions
+        self.namespaces = namespaces
+        self.findings = findings
+        self.candidates = candidates
+        self.kept = kept
+        self.owners = owners
+        self.missing = {} if missing is None else missing
 
 
 def dotted(path: str) -> str:

@@ -8,7 +8,6 @@ never follow a symbolic link out of the root.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import os
 import posixpath
@@ -17,22 +16,36 @@ import stat
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
 
 from .errors import BadInputError, UsageError
 from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular
+from .slotted import Slotted
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # Source is an interface for type checkers only: at run time a plain class
 
 # The scheme layouts installer and pip use: scripts sit three levels above the site dir
 # (<prefix>/bin beside <prefix>/lib/pythonX.Y/site-packages), so an installed RECORD may name
 # them as ../../../bin/foo.
-_SCHEME_SITE_DIR = re.compile(r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$")
+# Compiled by re's cache when first used: only a RECORD's rows that climb out ask.
+_SCHEME_SITE_DIR = r"(^|/)lib(64)?/(python\d(\.\d+)?t?|pypy\d(\.\d+)?)/(site|dist)-packages$"
 
 
-@dataclasses.dataclass
-class DirListing:
-    files: list[str] = dataclasses.field(default_factory=list)  # names of files and file links
-    subdirs: list[str] = dataclasses.field(default_factory=list)  # names of real directories
-    links: set[str] = dataclasses.field(default_factory=set)  # names (files or dirs) that are symlinks
+class DirListing(Slotted):
+    __slots__ = ("files", "subdirs", "links")
+
+    files: list[str]  # names of files and file links
+    subdirs: list[str]  # names of real directories
+    links: set[str]  # names (files or dirs) that are symlinks
+
+    def __init__(self, files: list[str] | None = None, subdirs: list[str] | None = None,
+                 links: set[str] | None = None) -> None:
+        self.files = [] if files is None else files
+        self.subdirs = [] if subdirs is None else subdirs
+        self.links = set() if links is None else links
 
 
 PYCACHE = "__pycache__"
@@ -305,7 +318,7 @@ class TreeSource:
         if self.root is not None:
             inside = os.path.relpath(self.site_dir, self.root)
             return 0 if inside == "." else len(Path(inside).parts)
-        return 3 if _SCHEME_SITE_DIR.search(Path(os.path.abspath(self.site_dir)).as_posix()) else 0
+        return 3 if re.search(_SCHEME_SITE_DIR, Path(os.path.abspath(self.site_dir)).as_posix()) else 0
 
     def mode_of(self, rel: str) -> int:
         return stat.S_IMODE(os.lstat(self.path_of(rel)).st_mode)

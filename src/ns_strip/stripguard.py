@@ -128,8 +128,7 @@ def hold_back(result: ScanResult, guard: Guard) -> ScanResult:
     held = {k.path for k in guard.held}
     if not held:
         return result
-    return dataclasses.replace(
-        result,
+    return result.replace(
         candidates=[c for c in result.candidates if c.path not in held],
         kept=result.kept + guard.held,
     )
@@ -158,7 +157,7 @@ def guard_strip(args, result: ScanResult, report, path: str | None = None) -> Sc
         return result
     report.detail(f"Checking the sys.path of {interpreter.executable} ({interpreter.why})")
     keep = getattr(args, "keep", ()) or ()
-    wanted = dataclasses.replace(result, candidates=[c for c in result.candidates if not is_kept_by_user(c, keep)])
+    wanted = result.replace(candidates=[c for c in result.candidates if not is_kept_by_user(c, keep)])
     guard = check_hiding(wanted, interpreter, tree_entry, getattr(args, "allow_hidden", ()) or ())
     report.findings.extend(guard.findings)
     for item in guard.allowed:

@@ -21,16 +21,14 @@ the interpreter running ns-strip.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from .errors import BadInputError
 from .safeio import MAX_TEXT_BYTES, read_regular
+from .slotted import FrozenSlotted, set_field
 
 WAIT_SECONDS = 60
 _MAX_OUTPUT = 1 << 20
@@ -66,14 +64,24 @@ print(json.dumps({
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Interpreter:
+class Interpreter(FrozenSlotted):
+    __slots__ = ("executable", "version", "implementation", "entries", "site_dirs", "why")
+
     executable: str
     version: tuple[int, int]
     implementation: str
     entries: tuple[str, ...]  # the whole sys.path, in order, as the import system walks it
     site_dirs: tuple[str, ...]  # the entries whose .pth files site.py processes
     why: str  # how it was chosen, for the user
+
+    def __init__(self, executable: str, version: tuple[int, int], implementation: str, entries: tuple[str, ...],
+                 site_dirs: tuple[str, ...], why: str) -> None:
+        set_field(self, "executable", executable)
+        set_field(self, "version", version)
+        set_field(self, "implementation", implementation)
+        set_field(self, "entries", entries)
+        set_field(self, "site_dirs", site_dirs)
+        set_field(self, "why", why)
 
     @property
     def runs_pth_imports(self) -> bool:
@@ -85,12 +93,13 @@ class Interpreter:
         return any(os.path.normpath(entry) == wanted for entry in self.entries)
 
 
-_SITE_PATH = re.compile(r"^(?P<prefix>.*)/lib(?:64)?/(?P<python>python\d(?:\.\d+)?t?)/(?:site|dist)-packages/?$")
+# Compiled by re's cache when first used: only --python and 'doctor' look for the interpreter.
+_SITE_PATH = r"^(?P<prefix>.*)/lib(?:64)?/(?P<python>python\d(?:\.\d+)?t?)/(?:site|dist)-packages/?$"
 
 
 def default_python(site: str, root: str | None) -> tuple[str, str]:
     """The interpreter a site dir (absolute in the target system under ``root``) is for, and why."""
-    match = _SITE_PATH.match(Path(os.path.abspath(site) if root is None else site).as_posix())
+    match = re.match(_SITE_PATH, Path(os.path.abspath(site) if root is None else site).as_posix())
     if match:
         prefix, python = match["prefix"], match["python"]
         if root is None and os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
@@ -106,6 +115,10 @@ def default_python(site: str, root: str | None) -> tuple[str, str]:
 
 def query(executable: str, why: str = "given with --python") -> Interpreter:
     """Ask ``executable`` for its layout (without site processing) and build its sys.path."""
+    # Imported here: every command that takes --python imports this module, few runs use it.
+    import json
+    import subprocess
+
     try:
         done = subprocess.run(
             [executable, "-I", "-S", "-c", _QUERY], stdin=subprocess.DEVNULL, capture_output=True,

@@ -14,10 +14,12 @@ Public API: :func:`read_binary`, :class:`Binary`, :class:`BinaryImage`,
 
 from __future__ import annotations
 
-import dataclasses
-from typing import BinaryIO
-
+from ..slotted import FrozenSlotted, set_field
 from ._reader import MalformedBinary, Reader
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = [
     "INIT_PREFIXES",
@@ -41,17 +43,28 @@ INIT_PREFIXES = ("PyInit_", "PyInitU_", "PyModExport_", "PyModExportU_")
 MAX_INIT_SYMBOLS = 256
 
 
-@dataclasses.dataclass(frozen=True)
-class BinaryImage:
+class BinaryImage(FrozenSlotted):
     """One architecture's image: the whole file, or one slice of a universal Mach-O."""
+
+    __slots__ = ("machine", "word_size", "byte_order", "init_symbols", "needed", "soname", "abi")
 
     machine: str  # in the platform's own words: x86_64, aarch64 (ELF); amd64, x86 (PE); arm64 (Mach-O)
     word_size: int  # 32 or 64
     byte_order: str  # "little" or "big"
     init_symbols: tuple[str, ...]  # exported symbols with an INIT_PREFIXES prefix
-    needed: tuple[str, ...] = ()  # DT_NEEDED, imported DLLs, LC_LOAD_DYLIB
-    soname: str | None = None  # DT_SONAME, or a Mach-O's LC_ID_DYLIB
-    abi: str | None = None  # ELF only: "x32", "eabihf" or "eabi" where the header says so
+    needed: tuple[str, ...]  # DT_NEEDED, imported DLLs, LC_LOAD_DYLIB
+    soname: str | None  # DT_SONAME, or a Mach-O's LC_ID_DYLIB
+    abi: str | None  # ELF only: "x32", "eabihf" or "eabi" where the header says so
+
+    def __init__(self, machine: str, word_size: int, byte_order: str, init_symbols: tuple[str, ...],
+                 needed: tuple[str, ...] = (), soname: str | None = None, abi: str | None = None) -> None:
+        set_field(self, "machine", machine)
+        set_field(self, "word_size", word_size)
+        set_field(self, "byte_order", byte_order)
+        set_field(self, "init_symbols", init_symbols)
+        set_field(self, "needed", needed)
+        set_field(self, "soname", soname)
+        set_field(self, "abi", abi)
 
     @property
     def exported_modules(self) -> tuple[str, ...]:
@@ -59,12 +72,17 @@ class BinaryImage:
         return tuple(dict.fromkeys(name for name in names if name))
 
 
-@dataclasses.dataclass(frozen=True)
-class Binary:
+class Binary(FrozenSlotted):
     """A whole file: its format and its images (one, or a universal Mach-O's slices)."""
+
+    __slots__ = ("format", "images")
 
     format: str  # "elf", "pe" or "macho"
     images: tuple[BinaryImage, ...]
+
+    def __init__(self, format: str, images: tuple[BinaryImage, ...]) -> None:  # noqa: A002 (the field's name)
+        set_field(self, "format", format)
+        set_field(self, "images", images)
 
     @property
     def machine(self) -> str:

@@ -14,7 +14,10 @@ import collections
 import io
 import os
 import struct
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK_SIZE = 4 * 1024  # a page: the headers of a small extension, or the part of a table a lookup needs
 MAX_CACHED_BLOCKS = 1024  # 4 MiB at most

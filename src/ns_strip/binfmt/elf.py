@@ -61,7 +61,9 @@ EF_MIPS_ABI2 = 0x20  # the n32 ABI: a 32-bit ELF class on a 64-bit MIPS
 
 _INIT_PREFIX_BYTES = tuple(prefix.encode("ascii") for prefix in INIT_PREFIXES)
 _SHORTEST_PREFIX = min(len(prefix) for prefix in _INIT_PREFIX_BYTES)
-_INIT_PREFIX_PATTERN = re.compile(b"|".join(re.escape(prefix) for prefix in _INIT_PREFIX_BYTES))
+# Compiled by re's cache when first used: only objects of LOOKUP_FROM_SYMBOLS symbols or more
+# are searched with it.
+_INIT_PREFIX_PATTERN = b"|".join(re.escape(prefix) for prefix in _INIT_PREFIX_BYTES)
 
 
 # The dynamic tags this module reads, by their gABI / GNU numbers; every other tag is skipped
@@ -85,6 +87,7 @@ _COMMON_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22:
 #   p_align]; 64-bit p_type, [p_flags], p_offset, p_vaddr, [p_paddr], p_filesz, [p_memsz, p_align];
 # dynamic entry: d_tag (signed), d_val.
 _HEADER = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
+_HEADER_BYTES = 16 + 48  # the identification and the larger (64-bit) header
 _PHDR = {32: "III4xI12x", 64: "I4xQQ8xQ16x"}
 _DYN = {32: "iI", 64: "qQ"}
 
@@ -138,7 +141,10 @@ def read(reader: Reader, wanted: tuple[str, ...] = ()) -> Binary:
     """The shared object's image. ``wanted``: the init functions its file name promises; when
     the hash table finds them and they are the only init functions it could export, the other
     dynamic symbols are not decoded (see :meth:`_ElfView.init_symbols`)."""
-    ident = reader.read(0, 16, "ELF identification")
+    # The identification and the header of either class (16 + 36 or 48 bytes) in one read when
+    # the file holds 64 bytes; a shorter one is read part by part, each read naming its part.
+    head = reader.read(0, _HEADER_BYTES, "ELF header") if reader.size >= _HEADER_BYTES else None
+    ident = head if head is not None else reader.read(0, 16, "ELF identification")
     word_size = {1: 32, 2: 64}.get(ident[4])
     little_endian = {1: True, 2: False}.get(ident[5])
     if word_size is None:
@@ -147,7 +153,7 @@ def read(reader: Reader, wanted: tuple[str, ...] = ()) -> Binary:
         raise MalformedBinary(f"invalid ELF byte order {ident[5]}")
     endian = "<" if little_endian else ">"
     header_layout, phdr_layout, dyn_layout = _layouts(endian, word_size)
-    data = reader.read(0, 16 + header_layout.size, "ELF header")
+    data = head if head is not None else reader.read(0, 16 + header_layout.size, "ELF header")
     (e_type, e_machine, _version, _entry, e_phoff, e_shoff, e_flags, _ehsize, e_phentsize, e_phnum,
      e_shentsize, e_shnum, _shstrndx) = header_layout.unpack_from(data, 16)  # fmt: skip
     if e_type != 3:  # ET_DYN
@@ -332,7 +338,7 @@ class _ElfView:
         # Where an init prefix starts in the string table: every init symbol's name is at one of
         # these offsets. More of them than wanted names: other init functions may exist.
         starts = set()
-        for match in _INIT_PREFIX_PATTERN.finditer(strings):
+        for match in re.finditer(_INIT_PREFIX_PATTERN, strings):
             starts.add(match.start())
             if len(starts) > len(wanted):
                 return None

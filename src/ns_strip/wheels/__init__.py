@@ -9,21 +9,43 @@ The pipeline, one module each:
   ``Source`` protocol;
 - :mod:`.writer`: a new archive from the old one, members copied raw, written atomically and
   validated again before it replaces anything;
-- :mod:`.rawcopy`: byte ranges copied between files inside the kernel.
+- :mod:`.rawcopy`: byte ranges copied between files inside the kernel;
+- :mod:`.options`: ``-o``/``--in-place``, for the commands that change a wheel.
+
+The names below are imported from their modules when first asked for: ``strip`` of a site dir
+takes its options from here, and the modules that read and write wheels bring installer and
+packaging (about 35 ms of start-up), which no site dir needs.
 """
 
 from __future__ import annotations
 
-from .archive import MAX_TOTAL_UNCOMPRESSED, WHEEL_NAME_FORM, is_wheel_filename
-from .source import SITE_SCHEMES, WheelSource
-from .writer import (
-    add_output_arguments,
-    apply_change,
-    copy_wheel,
-    member_timestamp,
-    output_path,
-    write_wheel,
-)
+import importlib
+
+# name -> the module of this package that defines it
+_EXPORTS = {
+    "MAX_TOTAL_UNCOMPRESSED": "archive",
+    "WHEEL_NAME_FORM": "archive",
+    "is_wheel_filename": "archive",
+    "SITE_SCHEMES": "source",
+    "WheelSource": "source",
+    "add_output_arguments": "options",
+    "output_path": "options",
+    "apply_change": "writer",
+    "copy_wheel": "writer",
+    "member_timestamp": "writer",
+    "write_wheel": "writer",
+}
+_MODULES = ("archive", "options", "rawcopy", "record", "source", "writer")
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # asked once
+        return value
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "MAX_TOTAL_UNCOMPRESSED",

@@ -18,7 +18,6 @@ reading them).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import stat
@@ -33,17 +32,15 @@ from pathlib import Path
 from .. import journal
 from ..errors import ApplyError, BadInputError, UsageError
 from ..metadata_edit import rewrite_record
-from ..sources import Source, TreeSource, stat_argument
+from ..sources import Source, TreeSource
 from .archive import (
     FLAG_DATA_DESCRIPTOR,
     LOCAL_HEADER,
     LOCAL_SIGNATURE,
     SIGNATURE_FILES,
-    WHEEL_NAME_FORM,
     ZIP32_LIMIT,
     ZIP64_EXTRA_ID,
     Member,
-    is_wheel_filename,
     reason,
 )
 from .record import Verified
@@ -56,40 +53,6 @@ _END_SIGNATURE = b"PK\x05\x06"
 _ZIP32_COUNT_LIMIT = 0xFFFF
 _DOS_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the first instant a ZIP timestamp can hold
 _DOS_LAST = 4354819199  # 2107-12-31T23:59:59Z, the last one
-
-
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-o``/``--in-place``: where a command that changes a wheel writes it."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="OUT.whl",
-                       help="for a wheel: write the result here (a directory: keep the wheel's file name)")
-    where.add_argument("--in-place", action="store_true", help="for a wheel: replace it atomically")
-
-
-def output_path(args: argparse.Namespace, wheel: bool, required: bool = True) -> Path | None:
-    """Where to write, checking ``-o``/``--in-place`` against the kind of PATH (exit 2 if wrong)."""
-    output = getattr(args, "output", None)
-    in_place = getattr(args, "in_place", False)
-    if not wheel:
-        if output or in_place:
-            raise UsageError("-o/--in-place apply to wheels only; a site dir is changed where it is", args.path)
-        return None
-    if in_place:
-        return Path(args.path)
-    if not output:
-        if required:
-            raise UsageError("a wheel is not changed in place unless asked: give -o OUT.whl or --in-place", args.path)
-        return None
-    target = Path(output)
-    found = stat_argument(target)
-    if found is not None and stat.S_ISDIR(found.st_mode):
-        return target / Path(args.path).name
-    if not is_wheel_filename(target.name):
-        raise UsageError(f"the output must be a directory or a wheel file name ({WHEEL_NAME_FORM})", output)
-    parent = stat_argument(target.parent)
-    if parent is None or not stat.S_ISDIR(parent.st_mode):
-        raise UsageError("the output's directory does not exist", output)
-    return target
 
 
 def member_timestamp(original: zipfile.ZipInfo) -> tuple[int, int, int, int, int, int]:
