@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ns_strip import cli
+from ns_strip import cli, clishared
 from ns_strip.binfmt import Binary, BinaryImage
 from ns_strip.extensions import ExtensionInfo, PythonTarget, import_path
 from ns_strip.extnames import parse_extension_filename
@@ -32,7 +32,7 @@ def test_help_width_is_what_argparse_would_compute(monkeypatch: pytest.MonkeyPat
         monkeypatch.delenv("COLUMNS", raising=False)
     else:
         monkeypatch.setenv("COLUMNS", columns)
-    assert cli.help_width() == shutil.get_terminal_size().columns - 2
+    assert clishared.help_width() == shutil.get_terminal_size().columns - 2
 
 
 def _help_with(parser: argparse.ArgumentParser, formatters: dict[type, type]) -> list[str]:
@@ -62,13 +62,13 @@ def test_help_is_argparse_s_own(monkeypatch: pytest.MonkeyPatch, command: str | 
     monkeypatch.setenv("COLUMNS", columns)
     parser = cli.build_parser(command)
     ours = _help_with(parser, {})
-    standard = _help_with(parser, {cli._HelpFormatter: argparse.HelpFormatter,
-                                   cli._RawDescriptionHelpFormatter: argparse.RawDescriptionHelpFormatter})
+    standard = _help_with(parser, {clishared.HelpFormatter: argparse.HelpFormatter,
+                                   clishared.RawDescriptionHelpFormatter: argparse.RawDescriptionHelpFormatter})
     assert ours == standard
     assert len(ours) >= 2  # the top level and at least one command's parser were compared
     # None of them fell back to argparse's formatters (which would compare equal trivially).
     classes = {type(p._get_formatter()) for p in [parser, *parser._subparsers._group_actions[0].choices.values()]}
-    assert classes <= {cli._HelpFormatter, cli._RawDescriptionHelpFormatter}, classes
+    assert classes <= {clishared.HelpFormatter, clishared.RawDescriptionHelpFormatter}, classes
 
 
 def test_version_alone_is_the_version_of_the_whole_parser(capsys: pytest.CaptureFixture[str]) -> None:

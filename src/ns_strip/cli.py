@@ -11,10 +11,12 @@ import argparse
 import importlib
 import os
 import sys
+
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
 from . import __version__
-from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NsStripError, UsageError
+from .clishared import ArgumentParser, RawDescriptionHelpFormatter, common_options
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NsStripError
 from .findings import CHECKS, FindingFilter, Severity, has_errors, parse_code_list
 from .report import LineLevel
 
@@ -49,61 +51,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _exit_without_teardown = False
 
 
-def help_width() -> int:
-    """The width argparse's help formatter wraps to when given none: the terminal's columns
-    (``COLUMNS``, else the size of stdout's terminal, else 80) less 2, as
-    ``shutil.get_terminal_size`` and ``HelpFormatter`` work it out. Given to every formatter:
-    argparse makes one for each option it adds, and without a width each does ``import
-    shutil``, which brings fnmatch, bz2 and lzma (about 3.5 ms of every command's start-up)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return (columns or 80) - 2
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, told its width (:func:`help_width`)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, help_width() if width is None else width)
-
-
-class _RawDescriptionHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The top-level parser's: its epilog (the table of finding codes) is printed as written."""
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of exiting, so errors print in one format.
-
-    Every parser made through it (sub-parsers, and theirs, are made with the parser's own
-    class) formats with a :class:`_HelpFormatter` unless given another formatter class."""
-
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 (argparse's own)
-        kwargs.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def common_options() -> argparse.ArgumentParser:
-    common = _ArgumentParser(add_help=False)
-    group = common.add_argument_group("common options")
-    group.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    group.add_argument("--select", metavar="CODES", help="report only these finding codes (prefixes, comma separated)")
-    group.add_argument("--ignore", metavar="CODES", help="do not report these finding codes (prefixes, comma separated)")
-    group.add_argument("-q", "--quiet", action="store_true", help="print only actions, warnings and errors")
-    group.add_argument("-v", "--verbose", action="store_true", help="print details of every step")
-    return common
-
-
 def build_parser(command: str | None = None, *, with_commands: bool = True) -> argparse.ArgumentParser:
     """The whole parser; with ``command``, only that command's module is imported and only its
     sub-parser is made (start-up is most of what a single package's build pays; each
@@ -111,19 +58,19 @@ def build_parser(command: str | None = None, *, with_commands: bool = True) -> a
     command that is not one of COMMANDS gets them all, for the error listing the choices.
     Without ``with_commands``, none: the top-level options only."""
     codes = "\n".join(f"  {c.code}  {c.severity.value:<7}  {c.title}" for c in CHECKS.values())
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="ns-strip",
         description="Detect Python namespace packages of every style and convert legacy ones to PEP 420.",
         epilog=(
             "finding codes:\n" + codes + "\n\nexit codes: 0 done, 1 error-level findings, 2 usage error, "
             "3 bad input (nothing changed), 4 failed part-way and rolled back"
         ),
-        formatter_class=_RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     if not with_commands:
         return parser
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
         if command in COMMANDS and command != name:

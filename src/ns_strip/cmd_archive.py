@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from .clishared import common_options_after_action
 from .errors import UsageError
 from .findings import Finding
 from .report import Report
@@ -20,12 +21,10 @@ ACTIONS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cmd_registry import _common_options_after_action
-
     actions = parser.add_subparsers(dest="archive_action", metavar="ACTION", required=True,
                                     parser_class=type(parser))
     index = actions.add_parser("index", help=ACTIONS["index"], description=ACTIONS["index"],
-                               parents=[_common_options_after_action()])
+                               parents=[common_options_after_action()])
     index.add_argument("sources", nargs="+", metavar="SOURCE",
                        help="directories (walked, links not followed) or artifact files")
     index.add_argument("--db", metavar="INDEX", required=True, help="the SQLite index to create or complete")
@@ -34,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on this Dask distributed scheduler (tcp://HOST:PORT); needs ns-strip[dask]")
     report = actions.add_parser("report", help=ACTIONS["report"], description=ACTIONS["report"],
-                                parents=[_common_options_after_action()])
+                                parents=[common_options_after_action()])
     report.add_argument("--db", metavar="INDEX", required=True, help="the index 'archive index' wrote")
     report.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page here")
     report.add_argument("--all-releases", action="store_true",

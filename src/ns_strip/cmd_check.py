@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 
 from . import stripguard, syspath
-from .cmd_scan import open_source
+from .clishared import reading
 from .conflicts import check, load
 from .report import Report
 from .scan import missing_record_files, scan
 from .sources import TreeSource
-from .wheels import WheelSource
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,24 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
-    sources = [(path, open_source(path, args.root)) for path in args.paths]
-    try:
+    # Every tree and wheel is read, and the lock of every site dir held, until the end.
+    with reading(args.paths, args.root) as opened:
+        sources = list(zip(args.paths, opened))
         installed = load(sources)
         findings = check(installed)
         for _, source in sources:  # NS401: a RECORD listing a file Debian removed is reported, not fatal
             if isinstance(source, TreeSource):
                 owned = [item.distribution for item in installed if item.source is source]
                 findings.extend(missing_record_files(source, owned)[1])
-    finally:
-        for _, source in sources:
-            if isinstance(source, WheelSource):
-                source.close()
-    report = Report(findings=findings, data={"distributions": [
-        dict(item.distribution.to_json(), source=item.label) for item in installed
-    ]})
-    for path, source in sources:
-        if isinstance(source, TreeSource):
-            stripguard.guard_strip(args, scan(source), report, path)
+        report = Report(findings=findings, data={"distributions": [
+            dict(item.distribution.to_json(), source=item.label) for item in installed
+        ]})
+        for path, source in sources:
+            if isinstance(source, TreeSource):
+                stripguard.guard_strip(args, scan(source), report, path)
     conflicts = sum(1 for finding in findings if finding.code != "NS302")
     report.note(f"Checked {len(installed)} distributions from {len(sources)} paths: "
                 f"{conflicts} conflicts, {len(findings) - conflicts} shared identical files")

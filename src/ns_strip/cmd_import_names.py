@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from . import journal, sitelock
-from .cmd_scan import open_tree
+from .clishared import reading_tree
 from .distributions import load_distributions
 from .errors import UsageError
 from .fdtree import FdTree, Identity
@@ -36,13 +36,15 @@ def run(args: argparse.Namespace) -> Report:
             return _import_names(args, wheel, output)
     output_path(args, wheel=False)
     if not args.write:
-        return _import_names(args, open_tree(args.path, args.root), None)
+        with reading_tree(args.path, args.root) as source:
+            return _import_names(args, source, None)
     site = TreeSource.open(args.path, args.root)
     # Held from before the tree is read until METADATA and RECORD are written, as strip does.
     with sitelock.locked_site(site.site_dir, site.root) as tree:
         if journal.pending(tree):
             journal.inspect(tree)  # a journal ns-strip did not write is refused (exit 3), untouched
-        return _import_names(args, open_tree(args.path, args.root), None, tree)
+        with reading_tree(args.path, args.root) as source:
+            return _import_names(args, source, None, tree)
 
 
 def _import_names(args: argparse.Namespace, source: Source, output: Path | None,

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import posixpath
-from pathlib import Path
 
-from .cmd_scan import open_tree
-from .errors import UsageError
-from .manifest import (
-    DEFAULT_MANIFEST_DIR,
-    PLACEHOLDER_MODES,
-    build_manifest,
-    check_package_name,
-    default_manifest_path,
-    host_path,
-    summary,
-    write_manifest,
-)
+from .clishared import add_manifest_dir_argument, manifest_report
+from .manifest import PLACEHOLDER_MODES
 from .report import Report
-from .scan import scan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,48 +20,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_manifest_dir_argument(parser)
 
 
-def add_manifest_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--manifest-dir", default=DEFAULT_MANIFEST_DIR, metavar="DIR",
-        help=f"where manifests are installed, in the target system (default {DEFAULT_MANIFEST_DIR})",
-    )
-
-
 def run(args: argparse.Namespace) -> Report:
     return manifest_report(args.path, args.root, args.package, args.manifest_dir, args.output, args.placeholders)
-
-
-def manifest_report(path: str, root: str | None, package: str, manifest_dir: str, output: str | None = None,
-                    placeholders: str = "none") -> Report:
-    """Scan the site dir afresh and write the package's manifest; used by 'manifest' and 'strip'."""
-    check_package_name(package)
-    result = scan(open_tree(path, root))
-    site_dir = posixpath.normpath(path) if root is not None else Path(os.path.abspath(path)).as_posix()
-    manifest = build_manifest(result, package, site_dir, placeholders)
-    if output is not None:
-        target = Path(output)
-        write_manifest(manifest, target)
-    else:
-        target = host_path(root, default_manifest_path(manifest_dir, package), "--manifest-dir")
-        write_manifest(manifest, target, root)
-    report = Report()
-    report.action(f"Writing manifest of {package} to {target} ({summary(manifest)})")
-    report.data["manifest"] = manifest.to_json()
-    report.data["manifest_path"] = str(target)
-    return report
-
-
-def add_strip_manifest_arguments(parser: argparse.ArgumentParser) -> None:
-    """``strip --manifest-package PKG [--manifest-dir DIR]``: write the manifest after stripping."""
-    parser.add_argument("--manifest-package", metavar="PKG",
-                        help="after stripping a site dir, write PKG's namespace manifest (see 'ns-strip manifest')")
-    add_manifest_dir_argument(parser)
-
-
-def check_strip_manifest_options(args: argparse.Namespace, wheel: bool) -> None:
-    """Refuse a bad manifest request before strip changes anything."""
-    if args.manifest_package is None:
-        return
-    if wheel:
-        raise UsageError("--manifest-package describes an installed site dir, not a wheel")
-    host_path(args.root, default_manifest_path(args.manifest_dir, args.manifest_package), "--manifest-dir")

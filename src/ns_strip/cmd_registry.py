@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .cmd_manifest import add_manifest_dir_argument
+from .clishared import add_manifest_dir_argument, common_options_after_action
 from .errors import BadInputError
 from .manifest import PLACEHOLDER_MODES, check_package_name, host_path, load_manifest, namespace_name
 from .registry import DEFAULT_DB, InstalledManifest, Registry, file_sha256
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="registry_action", metavar="ACTION", required=True,
                                     parser_class=type(parser))
     for name, help_text in ACTIONS.items():
-        sub = actions.add_parser(name, help=help_text, description=help_text, parents=[_common_options_after_action()])
+        sub = actions.add_parser(name, help=help_text, description=help_text, parents=[common_options_after_action()])
         sub.add_argument("--root", metavar="DIR",
                          help="operate on the system image below DIR (database, manifests, site dirs)")
         sub.add_argument("--db", metavar="FILE", help=f"the registry database (default {DEFAULT_DB})")
@@ -46,20 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              help="settle every directory first (finish interrupted commands, restore placeholders)")
         if name in ("rebuild", "sync"):
             add_manifest_dir_argument(sub)
-
-
-def _common_options_after_action() -> argparse.ArgumentParser:
-    """The common options, accepted after the action too (``registry list --json``).
-
-    Their defaults are suppressed here so that this parser does not overwrite a value given
-    before the action; the command's own parser supplies the defaults.
-    """
-    from .cli import common_options
-
-    common = common_options()
-    for action in common._actions:
-        action.default = argparse.SUPPRESS
-    return common
 
 
 def run(args: argparse.Namespace) -> Report:

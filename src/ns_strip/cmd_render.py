@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from .cmd_manifest import add_manifest_dir_argument
+from .clishared import add_manifest_dir_argument
 from .errors import BadInputError, UsageError
 from .manifest import Manifest, check_package_name, default_manifest_path, load_manifest
 from .registry import PLACEHOLDER_MODES

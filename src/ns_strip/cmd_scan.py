@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 
 from . import syspath
-from .errors import ApplyError
-from .journalplan import journal_present
+from .clishared import reading
 from .report import Report
 from .scan import NamespaceEntry, ScanResult, scan
-from .sources import Source, TreeSource, is_wheel_path
+from .sources import TreeSource
 
 
-# When run() returns, a scan holds nothing but its report: no file open (every read closes its
-# descriptor), no lock, no atexit handler. The command line leaves without tearing the
+# When run() returns, a scan holds nothing but its report: no file open (reading() closes the
+# site dirs and wheels it opened), no lock (released with them), no atexit handler. The command line leaves without tearing the
 # interpreter down (see cli.run): freeing a distro-sized tree's listings and rows one by one
 # is work nobody needs.
 EXIT_WITHOUT_TEARDOWN = True
@@ -32,46 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syspath.add_python_argument(parser)
 
 
-def open_tree(path: str, root: str | None) -> TreeSource:
-    """Open a site dir for reading, refusing one that an interrupted strip left half done."""
-    source = TreeSource.open(path, root)
-    if journal_present(source.site_dir):
-        from . import journal  # its locking and syncing only for a tree that has a journal
-
-        # One that no ns-strip could have left (planted, damaged, a link) is refused as bad
-        # input, exit 3, as strip refuses it; only a journal strip can recover is "pending".
-        journal.inspect(source.site_dir)
-        raise ApplyError(
-            "an interrupted strip left its journal here; run 'ns-strip strip' on it to complete "
-            "or roll back that change first",
-            str(journal.journal_dir(source.site_dir)),
-        )
-    return source
-
-
-def open_source(path: str, root: str | None) -> Source:
-    """A wheel (validated; ``--root`` applies to site dirs only) or a site dir, for reading."""
-    if not is_wheel_path(path):
-        return open_tree(path, root)
-    from .wheels import WheelSource  # imported only for wheels: most runs are on a tree
-
-    return WheelSource.open(path)
-
-
 def run(args: argparse.Namespace) -> Report:
     report = Report(data={"distributions": [], "namespaces": []})
     for path in args.paths:
-        result = scan(open_source(path, args.root), records="all" if args.all_records else "namespace")
-        if args.check_modules:
-            from . import setuptools_dep  # imported only when asked: it reads modules, with packaging
+        # Everything that reads the tree or wheel is done inside: the lock is held, the wheel open.
+        with reading([path], args.root) as (source,):
+            result = scan(source, records="all" if args.all_records else "namespace")
+            if args.check_modules:
+                from . import setuptools_dep  # imported only when asked: it reads modules, with packaging
 
-            result.findings.extend(setuptools_dep.findings(result))
-        if args.python and isinstance(result.source, TreeSource):
-            from . import stripguard  # imported only with --python: most scans look at one tree
+                result.findings.extend(setuptools_dep.findings(result))
+            if args.python and isinstance(result.source, TreeSource):
+                from . import stripguard  # imported only with --python: most scans look at one tree
 
-            preview = Report()
-            stripguard.guard_strip(args, result, preview, path)
-            result.findings.extend(preview.findings)
+                preview = Report()
+                stripguard.guard_strip(args, result, preview, path)
+                result.findings.extend(preview.findings)
         report.extend(scan_report(result, site=path))
     return report
 

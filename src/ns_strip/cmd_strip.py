@@ -6,11 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import journal, setuptools_dep, sitelock, stripguard, syspath
-from .cmd_manifest import (
-    add_strip_manifest_arguments,
-    check_strip_manifest_options,
-    manifest_report,
-)
+from .clishared import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
 from .errors import EXIT_ROLLED_BACK, ApplyError, UsageError
 from .fdtree import FdTree
 from .findings import Finding

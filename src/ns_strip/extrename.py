@@ -93,9 +93,7 @@ def locked_roots(paths: Sequence[str], *, shared: bool) -> Iterator[None]:
             except OSError:
                 continue
             roots.setdefault((info.st_dev, info.st_ino), root)
-    with contextlib.ExitStack() as stack:
-        for key in sorted(roots):
-            stack.enter_context(sitelock.locked_site(roots[key], shared=shared))
+    with sitelock.locked_sites([(root, None) for root in roots.values()], shared=shared):
         yield
 
 

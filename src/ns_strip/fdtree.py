@@ -19,7 +19,6 @@ component): callers build them from a scan or validate them first (journal plans
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import resource
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from . import safeio
 from .errors import BadInputError
+from .slotted import FrozenSlotted, set_field
 
 OPEN_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -57,19 +57,27 @@ def _descriptor_budget() -> int:
     return max(16, min(_MAX_CACHED_DIRS, soft // 2 - 32))
 
 
-@dataclasses.dataclass(frozen=True)
-class Identity:
+class Identity(FrozenSlotted):
     """What a path was when the plan looked at it: the same inode of the same type, and for a
     regular file also the same size and modification time (so a file rewritten in place, a
     namespace ``__init__.py`` turned into a hybrid, does not pass for the one planned). Not
     the change time: renaming one hard link of a file changes it for all its other links,
     and trees deduplicated with hard links are common."""
 
+    __slots__ = ("dev", "ino", "kind", "size", "mtime_ns")
+
     dev: int
     ino: int
     kind: int  # stat.S_IFMT
-    size: int | None = None
-    mtime_ns: int | None = None
+    size: int | None
+    mtime_ns: int | None
+
+    def __init__(self, dev: int, ino: int, kind: int, size: int | None = None, mtime_ns: int | None = None) -> None:
+        set_field(self, "dev", dev)
+        set_field(self, "ino", ino)
+        set_field(self, "kind", kind)
+        set_field(self, "size", size)
+        set_field(self, "mtime_ns", mtime_ns)
 
     @classmethod
     def of(cls, info: os.stat_result) -> Identity:

@@ -21,16 +21,16 @@ process the lock is re-entrant: a nested request for the same directory gets the
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import ApplyError, BadInputError, UsageError
 from .fdtree import OPEN_DIR_FLAGS, FdTree
+from .slotted import Slotted
 
 LOCK_TIMEOUT_ENV = "NS_STRIP_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -39,11 +39,15 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 _NO_DIRECTORY_LOCKS = {errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
-@dataclasses.dataclass
-class _Held:
-    tree: FdTree
-    shared: bool
-    depth: int = 1
+class _Held(Slotted):
+    """A site dir this process has locked: its tree, how, and how many holders nest in it."""
+
+    __slots__ = ("tree", "shared", "depth")
+
+    def __init__(self, tree: FdTree, shared: bool, depth: int = 1) -> None:
+        self.tree = tree
+        self.shared = shared
+        self.depth = depth
 
 
 _held: dict[tuple[int, int], _Held] = {}
@@ -150,6 +154,26 @@ def locked_site(site_dir: Path, root: Path | None = None, *, shared: bool = Fals
     finally:
         del _held[key]
         tree.close()  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def locked_sites(sites: Sequence[tuple[Path, Path | None]], *, shared: bool = False) -> Iterator[list[FdTree]]:
+    """Several site dirs (each a site dir and its ``--root``, as :func:`locked_site` takes them)
+    locked together, each once, in the order of their device and inode numbers; gives their
+    trees in the order of ``sites``. Every command that locks more than one takes them in this
+    order, so two commands locking overlapping sets never each hold a lock the other waits for."""
+    keys: list[tuple[int, int]] = []
+    keyed: dict[tuple[int, int], tuple[Path, Path | None]] = {}
+    for site_dir, root in sites:
+        try:
+            info = os.stat(site_dir)
+        except OSError as exc:
+            raise BadInputError(f"cannot look at the site dir: {exc.strerror or exc}", str(site_dir)) from exc
+        keys.append((info.st_dev, info.st_ino))
+        keyed.setdefault(keys[-1], (site_dir, root))
+    with contextlib.ExitStack() as stack:
+        trees = {key: stack.enter_context(locked_site(*keyed[key], shared=shared)) for key in sorted(keyed)}
+        yield [trees[key] for key in keys]
 
 
 def _acquire(tree: FdTree, shared: bool, timeout: float) -> None:

@@ -305,9 +305,15 @@ class TreeSource:
                 fd = os.open(self.site_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError as exc:
                 raise BadInputError(f"cannot open directory: {exc.strerror or exc}", str(self.site_dir)) from exc
-            weakref.finalize(self, os.close, fd)
+            self._close_site_fd = weakref.finalize(self, os.close, fd)
             self._site_fd = fd
         return self._site_fd
+
+    def close(self) -> None:
+        """Close the site dir's descriptor, if a read opened it (a later read opens it again)."""
+        if self._site_fd is not None:
+            self._close_site_fd()
+            self._site_fd = None
 
     def is_link(self, rel: str) -> bool:
         directory, _, name = rel.rpartition("/")

@@ -82,7 +82,9 @@ def test_waiters_give_up_then_the_holder_is_killed_and_recovered(states, tmp_pat
         wait_for(site / JOURNAL_DIR, holder)
         quick = {LOCK_TIMEOUT_ENV: "0.3"}
         for args in (("strip", str(site)), ("strip", "--dry-run", str(site)),
-                     ("import-names", "--write", str(site)), ("ext", "--rename", str(site))):
+                     ("import-names", "--write", str(site)), ("ext", "--rename", str(site)),
+                     # the commands that only read wait too, rather than report on half a change
+                     ("scan", str(site)), ("check", str(site)), ("import-names", str(site))):
             result = run_limited(*args, env=quick)
             assert_clean_exit(result, {4})
             assert "another ns-strip is changing this site dir" in result.stderr, result.stderr
@@ -92,7 +94,11 @@ def test_waiters_give_up_then_the_holder_is_killed_and_recovered(states, tmp_pat
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    # The lock went with the process; the next strip recovers and strips.
+    # The lock went with the process, the journal stayed: a reader now refuses the tree (exit 4).
+    result = run_limited("scan", str(site), env={LOCK_TIMEOUT_ENV: "0"})
+    assert_clean_exit(result, {4})
+    assert "an interrupted strip left its journal here" in result.stderr, result.stderr
+    # The next strip recovers and strips.
     result = run_limited("strip", str(site))
     assert_clean_exit(result, {1})
     assert "Recovered an interrupted strip" in result.stdout
@@ -111,6 +117,27 @@ def test_a_waiter_proceeds_once_the_holder_is_done(states, tmp_path):
     assert_clean_exit(waiter, {1})
     assert '"removed": []' in waiter.stdout and '"recovered": null' in waiter.stdout
     assert snapshot(site) == stripped
+
+
+@pytest.mark.parametrize("command", ["scan", "check", "import-names"])
+def test_a_reader_waits_for_a_live_strip_and_reports_on_its_result(states, tmp_path, command):
+    """A command that only reads takes the site dir's lock shared: started while a strip is
+    half done, it waits for the strip's end and reports on the stripped tree (before, it found
+    the live journal and stopped with exit 4)."""
+    pristine, _, stripped = states
+    site = tmp_path / "site"
+    shutil.copytree(pristine, site, symlinks=True)
+    reference = tmp_path / "reference"
+    shutil.copytree(pristine, reference, symlinks=True)
+    assert_clean_exit(run_limited("strip", str(reference)), {1})
+    holder = start("strip", str(site), env={STEP_DELAY_ENV: "0.05"})
+    wait_for(site / JOURNAL_DIR, holder)
+    reader = run_limited(command, "--json", str(site), env={LOCK_TIMEOUT_ENV: "60"})
+    assert_clean_exit(finish(holder), {1})
+    assert snapshot(site) == stripped
+    after = run_limited(command, "--json", str(reference))
+    assert_clean_exit(reader, {after.returncode})
+    assert reader.stdout.replace(str(site), "SITE") == after.stdout.replace(str(reference), "SITE")
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "inf", "nan"])

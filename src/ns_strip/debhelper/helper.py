@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..cli import build_parser
-from ..cmd_scan import open_tree
+from ..clishared import reading_tree
 from ..errors import EXIT_ROLLED_BACK, BadInputError, NsStripError, UsageError
 from ..findings import Severity
 from ..manifest import (
@@ -37,8 +37,8 @@ from ..manifest import (
     host_path,
 )
 from ..report import LineLevel, Report
-from ..scan import scan
-from ..sources import Source, TreeSource
+from ..scan import ScanResult, scan
+from ..sources import TreeSource
 from . import dhlib
 
 TOOL = "dh_ns_strip"
@@ -136,7 +136,7 @@ def prepare(options: dhlib.DhOptions, package: dhlib.DhPackage) -> PackageWork:
     # Legacy namespaces are namespace directories before stripping too, so two site dirs
     # with namespaces are found now, before anything changes. (No journal check here: an
     # interrupted strip is for strip itself to finish.)
-    namespace_manifest(package.name, tmpdir, site_dirs, lambda site: TreeSource.open(site, str(tmpdir)))
+    namespace_manifest(package.name, tmpdir, site_dirs, lambda site: scan(TreeSource.open(site, str(tmpdir))))
     return PackageWork(package, settings, tmpdir, site_dirs)
 
 
@@ -153,7 +153,7 @@ def process_package(options: dhlib.DhOptions, parser: argparse.ArgumentParser, w
                                                *check_args])
         show(options, package.name, site, report)
 
-    manifest = namespace_manifest(package.name, tmpdir, site_dirs, lambda site: open_tree(site, str(tmpdir)))
+    manifest = namespace_manifest(package.name, tmpdir, site_dirs, lambda site: _scan_stripped(site, tmpdir))
     if manifest is None:
         dhlib.verbose_print(options, f"# {package.name}: no namespace packages; no manifest")
         return
@@ -209,12 +209,18 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return subparsers.choices[name]
 
 
+def _scan_stripped(site: str, tmpdir: Path) -> ScanResult:
+    """A site dir of the package after its strip (one an interrupted strip left is refused)."""
+    with reading_tree(site, str(tmpdir)) as source:
+        return scan(source)
+
+
 def namespace_manifest(package: str, tmpdir: Path, site_dirs: Sequence[str],
-                       open_site: Callable[[str], Source]) -> Manifest | None:
+                       scan_site: Callable[[str], ScanResult]) -> Manifest | None:
     """The manifest of the one site dir that holds namespace directories, if one does."""
     with_namespaces = []
     for site in site_dirs:
-        manifest = build_manifest(scan(open_site(site)), package, site)
+        manifest = build_manifest(scan_site(site), package, site)
         if manifest.namespaces:
             with_namespaces.append(manifest)
     if len(with_namespaces) > 1:
