@@ -162,3 +162,17 @@ def test_purity_patterns_copy_and_pickle_whole() -> None:
     one_of = purity.OneOf(purity.Node(ast.Name, id="a"), purity.Each(purity.Function("m", "f")))
     again = pickle.loads(pickle.dumps(one_of))
     assert again == one_of and again.patterns[0].fields == {"id": "a"}
+
+
+def test_the_wheels_package_still_exports_every_name() -> None:
+    # Its names are imported from their modules when first asked for (PEP 562).
+    import importlib
+
+    from ns_strip import wheels
+
+    for name in wheels.__all__:
+        module = importlib.import_module(f"ns_strip.wheels.{wheels._EXPORTS[name]}")
+        assert getattr(wheels, name) is getattr(module, name)
+    assert wheels.archive.MAX_TOTAL_UNCOMPRESSED == wheels.MAX_TOTAL_UNCOMPRESSED
+    with pytest.raises(AttributeError):
+        wheels.no_such_name  # noqa: B018
