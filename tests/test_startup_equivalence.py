@@ -5,6 +5,7 @@ string test replaced). See docs/startup-notes.rst."""
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import pickle
 import re
@@ -149,3 +150,29 @@ _DATA_DIR = re.compile(r"[^/]+\.data/(?:purelib|platlib)/")  # what import_path 
 def test_import_path_strips_what_the_regex_stripped(relpath: str) -> None:
     match = _DATA_DIR.match(relpath)
     assert import_path(relpath) == (relpath[match.end():] if match else relpath)
+
+
+def test_purity_patterns_copy_and_pickle_whole() -> None:
+    # Node and OneOf take their fields as keywords and as varargs: their own __reduce__ rebuilds
+    # them (the base class's would pass the fields positionally and fail).
+    from ns_strip import purity
+
+    assert pickle.loads(pickle.dumps(purity.FORMS)) == purity.FORMS
+    assert copy.deepcopy(purity.FORMS) == purity.FORMS
+    one_of = purity.OneOf(purity.Node(ast.Name, id="a"), purity.Each(purity.Function("m", "f")))
+    again = pickle.loads(pickle.dumps(one_of))
+    assert again == one_of and again.patterns[0].fields == {"id": "a"}
+
+
+def test_the_wheels_package_still_exports_every_name() -> None:
+    # Its names are imported from their modules when first asked for (PEP 562).
+    import importlib
+
+    from ns_strip import wheels
+
+    for name in wheels.__all__:
+        module = importlib.import_module(f"ns_strip.wheels.{wheels._EXPORTS[name]}")
+        assert getattr(wheels, name) is getattr(module, name)
+    assert wheels.archive.MAX_TOTAL_UNCOMPRESSED == wheels.MAX_TOTAL_UNCOMPRESSED
+    with pytest.raises(AttributeError):
+        wheels.no_such_name  # noqa: B018

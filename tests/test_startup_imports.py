@@ -40,13 +40,26 @@ NEVER = {"dataclasses", "shutil", "inspect", "dis", "bz2", "lzma", "typing"}
 
 
 def _modules(*args: str, env: dict[str, str] | None = None) -> tuple[int, set[str], str]:
+    """Exit code, the modules imported beyond what the interpreter and its site set-up import
+    before any code runs (a ``.pth`` file of the system may import anything), and stdout."""
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
     *_, last = result.stderr.splitlines() or [""]
     report = json.loads(last)
-    return report["code"], set(report["modules"]), result.stdout
+    return report["code"], set(report["modules"]) - _at_start(), result.stdout
+
+
+_STARTED: list[set[str]] = []
+
+
+def _at_start() -> set[str]:
+    if not _STARTED:
+        code = "import sys; print(' '.join(sys.modules))"
+        shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+        _STARTED.append(set(shown.stdout.split()))
+    return _STARTED[0]
 
 
 def _ext_tree(root: Path) -> Path:

@@ -12,14 +12,13 @@ import importlib
 import os
 import sys
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
-
 from . import __version__
 from .clishared import ArgumentParser, RawDescriptionHelpFormatter, common_options
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NsStripError
 from .findings import CHECKS, FindingFilter, Severity, has_errors, parse_code_list
 from .report import LineLevel
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO

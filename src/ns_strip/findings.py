@@ -4,11 +4,11 @@ severity and a title; users select or ignore findings by code prefix."""
 from __future__ import annotations
 
 import enum
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
 from .errors import UsageError
 from .slotted import FrozenSlotted, set_field
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any

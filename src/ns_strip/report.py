@@ -7,10 +7,10 @@ line per action or finding, then turns its findings into the exit code.
 from __future__ import annotations
 
 import enum
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 
 from .slotted import Slotted
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
 if TYPE_CHECKING:
     from typing import Any
 

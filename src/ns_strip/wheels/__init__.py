@@ -37,16 +37,6 @@ _EXPORTS = {
 }
 _MODULES = ("archive", "options", "rawcopy", "record", "source", "writer")
 
-
-def __getattr__(name: str) -> object:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value  # asked once
-        return value
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 __all__ = [
     "MAX_TOTAL_UNCOMPRESSED",
     "SITE_SCHEMES",
@@ -60,3 +50,13 @@ __all__ = [
     "output_path",
     "write_wheel",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # asked once
+        return value
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
