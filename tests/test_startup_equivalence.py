@@ -1,6 +1,6 @@
 """The start-up work changed how things are built, never what they do: each rewrite checked
 against what it replaced (argparse's own width and formatters, dataclass semantics, the regex a
-string test replaced). See docs/startup-notes.rst."""
+string test replaced). See docs/benchmarks.rst ("Start-up of every command")."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 argparse imports for every option it adds when its formatter is not told the width) and
 ``typing`` were a third of the start-up of ``ns-strip --version`` and ``ns-strip ext``. Each
 command runs in a fresh interpreter here and reports the modules it ended with; the checks are
-of modules, never of timings. See docs/startup-notes.rst.
+of modules, never of timings. See docs/benchmarks.rst ("Start-up of every command").
 """
 
 from __future__ import annotations

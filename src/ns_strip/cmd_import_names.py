@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from . import journal, sitelock
-from .clishared import reading_tree
+from .clishared import add_output_arguments, output_path, reading_tree
 from .distributions import load_distributions
 from .errors import UsageError
 from .fdtree import FdTree, Identity
@@ -16,7 +16,7 @@ from .metadata_edit import rewrite_record, set_import_fields
 from .report import Report
 from .scan import missing_record_files
 from .sources import Source, TreeSource, is_wheel_path
-from .wheels import WheelSource, add_output_arguments, apply_change, output_path
+from .wheels import WheelSource, apply_change
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 from . import journal, setuptools_dep, sitelock, stripguard, syspath
-from .clishared import add_strip_manifest_arguments, check_strip_manifest_options, manifest_report
+from .clishared import (
+    add_output_arguments,
+    add_strip_manifest_arguments,
+    check_strip_manifest_options,
+    manifest_report,
+    output_path,
+)
 from .errors import EXIT_ROLLED_BACK, ApplyError, UsageError
 from .fdtree import FdTree
 from .findings import Finding
@@ -15,7 +21,6 @@ from .report import Report
 from .scan import ScanResult, missing_files_finding, scan
 from .sources import Source, TreeSource, is_wheel_path
 # The wheel reader and writer (with installer and packaging) are imported for a wheel only.
-from .wheels.options import add_output_arguments, output_path
 
 # Findings that strip turns into actions: in its output they are the "Stripping" lines.
 _ACTED_ON = ("NS101", "NS102", "NS103", "NS104")

@@ -9,12 +9,14 @@ The pipeline, one module each:
   ``Source`` protocol;
 - :mod:`.writer`: a new archive from the old one, members copied raw, written atomically and
   validated again before it replaces anything;
-- :mod:`.rawcopy`: byte ranges copied between files inside the kernel;
-- :mod:`.options`: ``-o``/``--in-place``, for the commands that change a wheel.
+- :mod:`.rawcopy`: byte ranges copied between files inside the kernel.
 
-The names below are imported from their modules when first asked for: ``strip`` of a site dir
-takes its options from here, and the modules that read and write wheels bring installer and
-packaging (about 35 ms of start-up), which no site dir needs.
+(``-o``/``--in-place``, the options of the commands that change a wheel, are in
+:mod:`ns_strip.clishared` with the other options several commands share.)
+
+The names below are imported from their modules when first asked for: the modules that read
+and write wheels bring installer and packaging (about 35 ms of start-up), which no site dir
+needs.
 """
 
 from __future__ import annotations
@@ -28,26 +30,22 @@ _EXPORTS = {
     "is_wheel_filename": "archive",
     "SITE_SCHEMES": "source",
     "WheelSource": "source",
-    "add_output_arguments": "options",
-    "output_path": "options",
     "apply_change": "writer",
     "copy_wheel": "writer",
     "member_timestamp": "writer",
     "write_wheel": "writer",
 }
-_MODULES = ("archive", "options", "rawcopy", "record", "source", "writer")
+_MODULES = ("archive", "rawcopy", "record", "source", "writer")
 
 __all__ = [
     "MAX_TOTAL_UNCOMPRESSED",
     "SITE_SCHEMES",
     "WHEEL_NAME_FORM",
     "WheelSource",
-    "add_output_arguments",
     "apply_change",
     "copy_wheel",
     "is_wheel_filename",
     "member_timestamp",
-    "output_path",
     "write_wheel",
 ]
 
