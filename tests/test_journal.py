@@ -150,6 +150,47 @@ def test_file_rewritten_after_the_plan_is_refused_before_any_change(tmp_path):
     assert snapshot(site) == before
 
 
+def _hybrid_by_rename(site: Path) -> None:
+    (site / "zope" / "new").write_text(PKGUTIL_INIT + "print('hybrid now')\n")
+    os.rename(site / "zope" / "new", site / "zope" / "__init__.py")
+
+
+def _hybrid_in_place(site: Path) -> None:
+    (site / "zope" / "__init__.py").write_text(PKGUTIL_INIT + "print('hybrid now')\n")
+
+
+def _record_grown(site: Path) -> None:
+    record = next(site.glob("zope_event*.dist-info/RECORD"))
+    with open(record, "a") as file:
+        file.write("zope/event/added.py,,\n")
+
+
+@pytest.mark.parametrize("change", [_hybrid_by_rename, _hybrid_in_place, _record_grown])
+def test_a_file_changed_between_the_scan_and_the_plan_is_refused(tmp_path, monkeypatch, change):
+    """The plan is made from what the scan read; a file it acts on that is no longer the one
+    read (a pure __init__.py replaced by a hybrid, or rewritten in place; a RECORD another
+    install rewrote) is refused, exit 3, and nothing is changed: removing the new __init__.py
+    would strip code, rewriting the RECORD from the old rows would lose the new one."""
+    from ns_strip import cmd_strip
+
+    site = small_site(tmp_path / "site")
+    real_scan = cmd_strip.scan
+
+    changed = []
+
+    def scan_then_change(source, **options):
+        result = real_scan(source, **options)
+        change(site)
+        changed.append(snapshot(site))
+        return result
+
+    monkeypatch.setattr(cmd_strip, "scan", scan_then_change)
+    code, _, err = run_cli("strip", str(site))
+    assert code == 3 and "changed since it was read for the plan" in err, err
+    assert ("zope/__init__.py" in err) != (change is _record_grown), err
+    assert snapshot(site) == changed[0]  # nothing was changed after the change itself
+
+
 def test_directory_swapped_for_a_link_after_the_plan_is_refused(tmp_path):
     site = small_site(tmp_path / "site")
     outside = tmp_path / "outside"

@@ -91,8 +91,11 @@ def _write(source: Source, layouts: list[ImportLayout], output: Path | None, rep
             report.note(f"{dist.name}: METADATA already declares these import names")
             continue
         if tree is not None:
-            # What is rewritten, as it is before it is read: checked again before each step.
-            expected.update(journal.identities_at_plan(tree, [p for p in (layout.metadata_path, dist.record_path) if p]))
+            # What is rewritten, as it is before it is read: checked again before each step,
+            # and now against what the first reads found (the RECORD's rows come from then).
+            assert isinstance(source, TreeSource)
+            expected.update(journal.identities_at_plan(tree, [p for p in (layout.metadata_path, dist.record_path) if p],
+                                                       read=source.read_identities))
         metadata = set_import_fields(source.read_bytes(layout.metadata_path), layout.metadata_path,
                                      layout.import_names, layout.import_namespaces)
         rewrites[layout.metadata_path] = metadata

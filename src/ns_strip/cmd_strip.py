@@ -103,8 +103,10 @@ def _strip(args: argparse.Namespace, source: Source, report: Report, recovered: 
         # What the plan saw, checked again before every step: a file or directory swapped in
         # between (a link out of the root, a hybrid for a pure __init__.py) is never acted on.
         sitelock.check_still_named(tree)
+        assert isinstance(source, TreeSource)
         expected = journal.identities_at_plan(
-            tree, journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs))
+            tree, journal.planned_paths(plan.removed_paths, plan.rewrites, plan.empty_dirs),
+            read=source.read_identities)
     _describe(plan, report, args.dry_run)
     for line in dropped:
         report.action(("[dry run] " if args.dry_run else "") + line)

@@ -166,15 +166,28 @@ def planned_paths(removals: Iterable[str], rewrites: Iterable[str], rmdirs: Iter
     return [*removals, *moves, *rewrites, *rmdirs]
 
 
-def identities_at_plan(tree: FdTree, paths: Iterable[str]) -> dict[str, Identity]:
+def identities_at_plan(tree: FdTree, paths: Iterable[str],
+                       read: Mapping[str, tuple[int, int, int, int]] | None = None) -> dict[str, Identity]:
     """What the plan saw of ``paths`` (and the directories leading to them), for :func:`apply`
     to check again before every step. A path that is gone or reached through a link already
-    is refused (BadInputError, nothing changed)."""
+    is refused (BadInputError, nothing changed).
+
+    ``read``: what the reads the plan was made from found (``TreeSource.read_identities``:
+    path -> device, inode, size, modification time). A planned file that is no longer the one
+    read (replaced, or rewritten in place, between the read and now) is refused too: the plan
+    was made from other content (a pure namespace ``__init__.py`` since turned into a hybrid,
+    a RECORD since rewritten)."""
     try:
-        return tree.identities(paths)
+        found = tree.identities(paths)
     except OSError as exc:
         raise BadInputError(f"{exc.strerror} while planning (a concurrent change?); nothing was changed",
                             exc.filename or tree.shown("")) from exc
+    for path, identity in found.items():
+        seen = read.get(path) if read else None
+        if seen is not None and seen != (identity.dev, identity.ino, identity.size, identity.mtime_ns):
+            raise BadInputError("changed since it was read for the plan (a concurrent change?); nothing was changed",
+                                tree.shown(path))
+    return found
 
 
 def _apply(tree: FdTree, removals: list[str], rewrites: Mapping[str, bytes], rmdirs: list[str],

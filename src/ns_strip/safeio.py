@@ -74,11 +74,19 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
 
 def open_regular_sized(path: str | os.PathLike[str], *, dir_fd: int | None = None,
                        follow_links: bool = False) -> tuple[int, int]:
+    """Open a regular file for reading (see :func:`open_regular_status`); returns a file
+    descriptor (the caller closes it) and the file's size when it was opened."""
+    fd, found = open_regular_status(path, dir_fd=dir_fd, follow_links=follow_links)
+    return fd, found.st_size
+
+
+def open_regular_status(path: str | os.PathLike[str], *, dir_fd: int | None = None,
+                        follow_links: bool = False) -> tuple[int, os.stat_result]:
     """Open a regular file for reading without following a final link and without blocking.
 
-    Returns a file descriptor (the caller closes it) and the file's size when it was opened
+    Returns a file descriptor (the caller closes it) and the file's status when it was opened
     (from the ``fstat`` that checks it: a reader needs no other system call to know where the
-    file ends). Raises NotRegularFileError for anything but a regular file (a link included),
+    file ends, or which file it read). Raises NotRegularFileError for anything but a regular file (a link included),
     BadInputError when it cannot be opened. ``follow_links``: for a path the user gave on the
     command line, not one found in a tree: a link is followed, and what it leads to must still
     be a regular file.
@@ -104,7 +112,7 @@ def open_regular_sized(path: str | os.PathLike[str], *, dir_fd: int | None = Non
                 raise NotRegularFileError(shown, file_kind(found.st_mode))
             try:
                 # The same inode as the one checked: nothing swapped in since is opened.
-                return os.open(f"/proc/self/fd/{handle}", (_OPEN_FLAGS & ~os.O_NOFOLLOW)), found.st_size
+                return os.open(f"/proc/self/fd/{handle}", (_OPEN_FLAGS & ~os.O_NOFOLLOW)), found
             except OSError as exc:
                 raise BadInputError(f"cannot open: {exc.strerror or exc}", shown) from exc
         finally:
@@ -122,7 +130,7 @@ def open_regular_sized(path: str | os.PathLike[str], *, dir_fd: int | None = Non
     except BaseException:
         os.close(fd)
         raise
-    return fd, found.st_size
+    return fd, found
 
 
 _HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
@@ -159,8 +167,16 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTE
     a final link. A file that grows while it is read is cut at ``limit`` + 1 bytes and refused.
     ``within``: a resolved directory the file opened must lie in (OutsideRootError otherwise).
     """
+    return read_regular_status(path, limit, dir_fd=dir_fd, within=within)[0]
+
+
+def read_regular_status(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTES, *,
+                        dir_fd: int | None = None, within: str | None = None) -> tuple[bytes, os.stat_result]:
+    """:func:`read_regular`, and the file's status when it was opened: which file was read (a
+    change planned from the content can check that the file is still that one)."""
     shown = os.fspath(path)
-    fd, size = open_regular_sized(path, dir_fd=dir_fd)
+    fd, found = open_regular_status(path, dir_fd=dir_fd)
+    size = found.st_size
     try:
         if within is not None:
             check_within(fd, within, shown)
@@ -184,7 +200,7 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = MAX_TEXT_BYTE
                 chunks.append(chunk)
                 total += len(chunk)
             if len(chunk) < want:  # a regular file reads short only at its end
-                return b"".join(chunks)
+                return b"".join(chunks), found
             want = 1 << 20
     finally:
         os.close(fd)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import BadInputError, UsageError
-from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular
+from .safeio import MAX_RECORD_BYTES, OutsideRootError, read_regular, read_regular_status
 from .slotted import Slotted
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see slotted.py)
@@ -191,6 +191,10 @@ class TreeSource:
         self._dirs: dict[str, DirListing] | None = None
         self._real_boundary = os.path.realpath(root if root is not None else site_dir)
         self._site_fd: int | None = None
+        # path -> (device, inode, size, modification time) of the file the first read of it
+        # found: a change planned from what was read checks that the file is still that one
+        # (see journal.identities_at_plan).
+        self.read_identities: dict[str, tuple[int, int, int, int]] = {}
 
     @classmethod
     def open(cls, path: str, root: str | None = None) -> TreeSource:
@@ -290,10 +294,13 @@ class TreeSource:
             return read_regular(path, limit, within=self._real_boundary)
         site_fd = self._site_fd if self._site_fd is not None else self._site_descriptor()
         try:
-            return read_regular(rel, limit, dir_fd=site_fd, within=self._real_boundary)
+            data, found = read_regular_status(rel, limit, dir_fd=site_fd, within=self._real_boundary)
         except BadInputError as exc:
             exc.path = str(self.path_of(rel))  # safeio saw only the path below the site dir
             raise
+        # The first read is kept: what was analysed came from it.
+        self.read_identities.setdefault(rel, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
+        return data
 
     def _site_descriptor(self) -> int:
         """The site dir, opened once: a file below it is opened by its path from there, so the
